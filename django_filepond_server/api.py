@@ -1,0 +1,184 @@
+"""The Python API: promote temporary uploads into the permanent store, read and remove them."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import BinaryIO
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage
+from django.db import transaction
+
+from django_filepond_server.exceptions import UploadIncomplete, UploadNotFound
+from django_filepond_server.models import StoredUpload, TemporaryUpload, is_valid_upload_id
+from django_filepond_server.names import safe_name
+from django_filepond_server.storage import get_permanent_storage
+from django_filepond_server.temporary import TemporaryArea, get_temporary_area
+
+__all__ = [
+    "delete_stored_upload",
+    "get_stored_upload",
+    "get_stored_upload_file_data",
+    "get_temporary_upload",
+    "store_upload",
+]
+
+# Errors of os.link() after which copying is the way to go (other filesystem, no hard links).
+_NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def get_temporary_upload(upload_id: str) -> TemporaryUpload:
+    """The temporary upload ``upload_id``; :class:`UploadNotFound` if there is none."""
+    if not is_valid_upload_id(upload_id):
+        raise UploadNotFound(f"{upload_id!r} is not a valid upload id.")
+    try:
+        return TemporaryUpload.objects.get(pk=upload_id)
+    except TemporaryUpload.DoesNotExist:
+        raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.") from None
+
+
+def get_stored_upload(upload_id: str) -> StoredUpload:
+    """The stored upload ``upload_id``; :class:`UploadNotFound` if there is none."""
+    if not is_valid_upload_id(upload_id):
+        raise UploadNotFound(f"{upload_id!r} is not a valid upload id.")
+    try:
+        return StoredUpload.objects.get(pk=upload_id)
+    except StoredUpload.DoesNotExist:
+        raise UploadNotFound(f"No stored upload has the id {upload_id!r}.") from None
+
+
+def get_stored_upload_file_data(stored_upload: StoredUpload) -> tuple[str, BinaryIO]:
+    """``(name, file)`` of a stored upload: the client's file name and the stored bytes,
+    open for reading. The file streams from the storage; close it when done."""
+    f = get_permanent_storage().open(stored_upload.file.name, "rb")
+    return stored_upload.original_name, f  # type: ignore[return-value]
+
+
+def delete_stored_upload(upload_id: str, delete_file: bool = False) -> bool:
+    """Delete the record of a stored upload, and its file when ``delete_file`` is true.
+
+    The file is deleted inside the transaction that deletes the row: if the storage refuses,
+    the exception propagates and the row stays, so no row points at a missing file and no file
+    is silently kept. Returns ``True``.
+    """
+    with transaction.atomic():
+        stored = get_stored_upload(upload_id)
+        stored = StoredUpload.objects.select_for_update().get(pk=stored.pk)
+        name = stored.file.name
+        stored.delete()
+        if delete_file:
+            get_permanent_storage().delete(name)
+    return True
+
+
+def _destination_name(destination_file_path: str, original_name: str) -> str:
+    """The storage name for ``destination_file_path``: relative, no traversal, safe basename."""
+    if not isinstance(destination_file_path, str) or not destination_file_path.strip():
+        raise ValueError("destination_file_path must be a non-empty path such as 'uploads/'.")
+    if "\x00" in destination_file_path or "\\" in destination_file_path:
+        raise SuspiciousFileOperation(
+            f"The destination {destination_file_path!r} contains a NUL byte or a backslash."
+        )
+    keep_name = destination_file_path.endswith("/")
+    parts = [part for part in destination_file_path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise SuspiciousFileOperation(
+            f"The destination {destination_file_path!r} would escape the storage."
+        )
+    if keep_name:
+        parts.append(original_name)
+    if not parts:
+        raise ValueError("destination_file_path must name a file or end with '/'.")
+    parts[-1] = safe_name(parts[-1])
+    return "/".join(parts)
+
+
+def _move_into(storage: FileSystemStorage, source: str, name: str) -> str:
+    """Hard-link ``source`` under a free ``name`` in ``storage``: a move that never overwrites.
+
+    ``os.link`` fails if the target exists, so two stores racing for one name both succeed
+    with different names. The source is unlinked once the database change commits.
+    """
+    while True:
+        name = storage.get_available_name(name)
+        target = storage.path(name)
+        directory = os.path.dirname(target)
+        if storage.directory_permissions_mode is not None:
+            old_umask = os.umask(0o777 & ~storage.directory_permissions_mode)
+            try:
+                os.makedirs(directory, storage.directory_permissions_mode, exist_ok=True)
+            finally:
+                os.umask(old_umask)
+        else:
+            os.makedirs(directory, exist_ok=True)
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            continue
+        if storage.file_permissions_mode is not None:
+            os.chmod(target, storage.file_permissions_mode)
+        return name.replace("\\", "/")
+
+
+def _put(area: TemporaryArea, storage: Storage, upload_id: str, name: str) -> str:
+    """Put the temporary bytes into ``storage`` as ``name``; returns the name really saved."""
+    source = area.local_path(upload_id)
+    if source is not None and isinstance(storage, FileSystemStorage):
+        try:
+            return _move_into(storage, source, name)
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+    with area.open(upload_id) as f:
+        return storage.save(name, File(f, name=name))
+
+
+def store_upload(upload_id: str, destination_file_path: str) -> StoredUpload:
+    """Promote the finished temporary upload ``upload_id`` into the permanent store.
+
+    ``destination_file_path`` is relative to the store configured by
+    ``FILEPOND_SERVER_STORAGE``. Ending it with ``/`` keeps the upload's (sanitised) file name:
+    ``"invoices/"`` stores ``invoices/<name>``; otherwise its last part is the new name. A
+    leading ``/`` is dropped; a path that would escape the store raises
+    :class:`~django.core.exceptions.SuspiciousFileOperation`.
+
+    On a local :class:`~django.core.files.storage.FileSystemStorage` the file is moved, not
+    copied. The record keeps the name the storage really saved (storages pick another name
+    when one is taken). It is all or nothing: if anything fails, the temporary upload is left
+    intact, no :class:`~django_filepond_server.models.StoredUpload` row exists and no stored
+    file is left behind.
+
+    Raises :class:`~django_filepond_server.exceptions.UploadNotFound` for an unknown id and
+    :class:`~django_filepond_server.exceptions.UploadIncomplete` for a transfer still under way.
+    """
+    area = get_temporary_area()
+    storage = get_permanent_storage()
+    saved: str | None = None
+    try:
+        with transaction.atomic():
+            get_temporary_upload(upload_id)
+            upload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
+            if not upload.complete:
+                raise UploadIncomplete(
+                    f"Upload {upload_id!r} has {upload.received} of {upload.upload_length} "
+                    "bytes; it cannot be stored before it is complete."
+                )
+            name = _destination_name(destination_file_path, upload.file_name)
+            saved = _put(area, storage, upload_id, name)
+            stored = StoredUpload.objects.create(
+                upload_id=upload.upload_id,
+                file=saved,
+                original_name=upload.file_name,
+                size=upload.received,
+                content_type=upload.content_type,
+                uploaded=upload.created,
+            )
+            upload.delete()
+            transaction.on_commit(lambda: area.delete(upload_id))
+    except BaseException:
+        if saved is not None:
+            storage.delete(saved)
+        raise
+    return stored

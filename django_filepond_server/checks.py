@@ -1,0 +1,139 @@
+"""System checks of the ``FILEPOND_SERVER_*`` settings (ids ``django_filepond_server.E0NN``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from django_filepond_server.conf import DEFAULTS, ENDPOINT_KEYS
+
+
+class Ids:
+    """Every check id with its message and hint, in one place. An id is never reused."""
+
+    TEMP_DIR_TYPE = (
+        "E001",
+        "FILEPOND_SERVER_TEMP_DIR should be a path (str or Path) or None.",
+        None,
+    )
+    STORAGE_ALIAS = (
+        "E002",
+        "FILEPOND_SERVER_STORAGE should name an alias of the STORAGES setting; {value!r} is "
+        "not one.",
+        "Add {value!r} to STORAGES, or set FILEPOND_SERVER_STORAGE to one of: {aliases}.",
+    )
+    SIZE = ("E003", "{name} should be a positive integer (bytes); found {value!r}.", None)
+    FIELD_NAME = ("E004", "FILEPOND_SERVER_FIELD_NAME should be a non-empty string.", None)
+    PERMISSIONS_SHAPE = (
+        "E005",
+        "FILEPOND_SERVER_PERMISSION_CLASSES should be a dict mapping endpoint keys to lists of "
+        "permission classes.",
+        None,
+    )
+    PERMISSIONS_KEY = (
+        "E006",
+        "FILEPOND_SERVER_PERMISSION_CLASSES has an unknown key {value!r}.",
+        "Endpoint keys are: {keys}.",
+    )
+    PERMISSIONS_CLASS = (
+        "E007",
+        "FILEPOND_SERVER_PERMISSION_CLASSES[{key!r}] should list permission classes or their "
+        "dotted paths; {value!r} cannot be imported.",
+        None,
+    )
+    DRF_MISSING = (
+        "E008",
+        "django_filepond_server needs Django REST framework in INSTALLED_APPS.",
+        "Add 'rest_framework' to INSTALLED_APPS.",
+    )
+    TEMP_DIR_IN_MEDIA = (
+        "W001",
+        "FILEPOND_SERVER_TEMP_DIR is inside MEDIA_ROOT, so unchecked temporary uploads may be "
+        "served publicly.",
+        "Put the temporary area outside MEDIA_ROOT.",
+    )
+
+
+def _message(
+    kind: type[CheckMessage], entry: tuple[str, str, str | None], **values: Any
+) -> CheckMessage:
+    code, msg, hint = entry
+    return kind(
+        msg.format(**values),
+        hint=hint.format(**values) if hint else None,
+        id=f"django_filepond_server.{code}",
+    )
+
+
+def _setting(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+
+    if not apps.is_installed("rest_framework"):
+        errors.append(_message(Error, Ids.DRF_MISSING))
+
+    temp_dir = _setting("FILEPOND_SERVER_TEMP_DIR")
+    if temp_dir is not None and not isinstance(temp_dir, (str, os.PathLike)):
+        errors.append(_message(Error, Ids.TEMP_DIR_TYPE))
+    elif temp_dir is not None and getattr(settings, "MEDIA_ROOT", ""):
+        media = os.path.abspath(os.fspath(settings.MEDIA_ROOT))
+        temp = os.path.abspath(os.fspath(temp_dir))
+        if temp == media or temp.startswith(media + os.sep):
+            errors.append(_message(Warning, Ids.TEMP_DIR_IN_MEDIA))
+
+    alias = _setting("FILEPOND_SERVER_STORAGE")
+    aliases = list(getattr(settings, "STORAGES", {}) or {})
+    if alias not in aliases:
+        errors.append(
+            _message(Error, Ids.STORAGE_ALIAS, value=alias, aliases=", ".join(aliases) or "none")
+        )
+
+    for name in (
+        "FILEPOND_SERVER_MAX_UPLOAD_SIZE",
+        "FILEPOND_SERVER_MAX_CHUNK_SIZE",
+        "FILEPOND_SERVER_MAX_METADATA_SIZE",
+    ):
+        value = _setting(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            errors.append(_message(Error, Ids.SIZE, name=name, value=value))
+
+    field_name = _setting("FILEPOND_SERVER_FIELD_NAME")
+    if not isinstance(field_name, str) or not field_name:
+        errors.append(_message(Error, Ids.FIELD_NAME))
+
+    errors.extend(_check_permissions(_setting("FILEPOND_SERVER_PERMISSION_CLASSES")))
+    return errors
+
+
+def _check_permissions(mapping: Any) -> list[CheckMessage]:
+    if not isinstance(mapping, Mapping):
+        return [_message(Error, Ids.PERMISSIONS_SHAPE)]
+    errors: list[CheckMessage] = []
+    for key, classes in mapping.items():
+        if key not in ENDPOINT_KEYS:
+            errors.append(
+                _message(Error, Ids.PERMISSIONS_KEY, value=key, keys=", ".join(ENDPOINT_KEYS))
+            )
+            continue
+        items = [classes] if isinstance(classes, (str, type)) else classes
+        if not isinstance(items, Sequence):
+            errors.append(_message(Error, Ids.PERMISSIONS_CLASS, key=key, value=classes))
+            continue
+        for item in items:
+            if isinstance(item, type):
+                continue
+            try:
+                import_string(item)
+            except (ImportError, TypeError, ValueError):
+                errors.append(_message(Error, Ids.PERMISSIONS_CLASS, key=key, value=item))
+    return errors

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import re
+
+import shortuuid
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from django_filepond_server.storage import stored_upload_storage
+
+#: Upload ids are 22 shortuuid characters; anything else is refused before any lookup.
+UPLOAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+def new_upload_id() -> str:
+    """An unguessable id of 22 characters from ``[A-Za-z0-9]`` (shortuuid, 128 bits)."""
+    return shortuuid.uuid()
+
+
+def is_valid_upload_id(value: object) -> bool:
+    return isinstance(value, str) and UPLOAD_ID_RE.match(value) is not None
+
+
+class TemporaryUpload(models.Model):
+    """A file received from FilePond (whole or in chunks) and not yet stored permanently.
+
+    The bytes live in the temporary area under ``upload_id``. For a chunked transfer,
+    ``upload_length`` is the size the client declared and ``received`` the contiguous bytes
+    written so far; ``received == upload_length`` marks completion.
+    """
+
+    upload_id = models.CharField(_("upload id"), max_length=22, primary_key=True)
+    file_name = models.CharField(_("file name"), max_length=255)
+    field_name = models.CharField(_("form field"), max_length=255, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    chunked = models.BooleanField(_("chunked"), default=False)
+    upload_length = models.BigIntegerField(_("declared length"), null=True, blank=True)
+    received = models.BigIntegerField(_("bytes received"), default=0)
+    complete = models.BooleanField(_("complete"), default=False)
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("last activity"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("temporary upload")
+        verbose_name_plural = _("temporary uploads")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.upload_id})"
+
+
+class StoredUpload(models.Model):
+    """A file promoted from the temporary area into the permanent store by ``store_upload``."""
+
+    upload_id = models.CharField(_("upload id"), max_length=22, primary_key=True)
+    file = models.FileField(_("file"), storage=stored_upload_storage, max_length=1024)
+    original_name = models.CharField(_("original name"), max_length=255)
+    size = models.BigIntegerField(_("size"))
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    uploaded = models.DateTimeField(_("uploaded"))
+    stored = models.DateTimeField(_("stored"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("stored upload")
+        verbose_name_plural = _("stored uploads")
+        ordering = ["-stored"]
+
+    def __str__(self) -> str:
+        return f"{self.file.name} ({self.upload_id})"

@@ -1,0 +1,103 @@
+"""Streaming file responses with the headers FilePond reads, and single-range support."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+
+from django_filepond_server import exceptions
+from django_filepond_server.names import content_disposition, is_active_content
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+STREAM_BLOCK = 64 * 1024
+
+
+def plain_text(message: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` of a single ``bytes=`` range, ``None`` to serve the whole file.
+
+    Multi-range and malformed headers are ignored (serving the whole file is allowed by
+    RFC 9110); a well-formed range that lies entirely outside the file is refused with 416.
+    """
+    match = _RANGE_RE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    first_text, last_text = match.groups()
+    if first_text:
+        first = int(first_text)
+        last = int(last_text) if last_text else size - 1
+        if last < first:
+            return None
+        if first >= size:
+            raise exceptions.RangeNotSatisfiable()
+        return first, min(last, size - 1)
+    suffix = int(last_text)
+    if suffix == 0 or size == 0:
+        raise exceptions.RangeNotSatisfiable()
+    return max(size - suffix, 0), size - 1
+
+
+def _read_span(f: BinaryIO, first: int, length: int) -> Iterator[bytes]:
+    try:
+        f.seek(first)
+        remaining = length
+        while remaining:
+            block = f.read(min(STREAM_BLOCK, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            yield block
+    finally:
+        f.close()
+
+
+def file_response(
+    request: HttpRequest,
+    f: BinaryIO,
+    *,
+    size: int,
+    name: str,
+    content_type: str,
+    allow_ranges: bool = False,
+) -> HttpResponse | StreamingHttpResponse:
+    """Stream ``f`` in constant memory with ``Content-Type``, ``Content-Length`` and a
+    ``Content-Disposition`` FilePond parses. Active content goes out as an attachment of
+    type ``application/octet-stream`` so it can never run on this origin."""
+    attachment = is_active_content(content_type)
+    if attachment:
+        content_type = "application/octet-stream"
+
+    byte_range = None
+    if allow_ranges and "HTTP_RANGE" in request.META:
+        try:
+            byte_range = _parse_range(request.META["HTTP_RANGE"], size)
+        except exceptions.RangeNotSatisfiable:
+            f.close()
+            response: HttpResponse | StreamingHttpResponse = plain_text(
+                str(exceptions.RangeNotSatisfiable.default_detail), 416
+            )
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+
+    if byte_range is None:
+        response = FileResponse(f, content_type=content_type)
+        response["Content-Length"] = str(size)
+    else:
+        first, last = byte_range
+        response = StreamingHttpResponse(
+            _read_span(f, first, last - first + 1), status=206, content_type=content_type
+        )
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    if allow_ranges:
+        response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = content_disposition(name, attachment=attachment)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,65 @@
+"""Settings of the test suite. ``FILEPOND_TEST_DB=postgresql`` runs it on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+ROOT_URLCONF = "tests.urls"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "rest_framework",
+    "django_filepond_server",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+_run_dir = tempfile.mkdtemp(prefix="filepond-tests-")
+
+if os.environ.get("FILEPOND_TEST_DB", "sqlite") == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("PGDATABASE", "filepond_server"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+        }
+    }
+else:
+    # A file, not :memory:, so live-server threads see real SQLite locking.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(_run_dir, "db.sqlite3"),
+            "TEST": {"NAME": os.path.join(_run_dir, "test.sqlite3")},
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+
+MEDIA_ROOT = os.path.join(_run_dir, "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+}
+
+FILEPOND_SERVER_TEMP_DIR = os.path.join(_run_dir, "tmp")
+
+REST_FRAMEWORK = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
