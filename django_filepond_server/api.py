@@ -12,7 +12,12 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 
 from django_filepond_server.exceptions import UploadIncomplete, UploadNotFound
-from django_filepond_server.models import StoredUpload, TemporaryUpload, is_valid_upload_id
+from django_filepond_server.models import (
+    StoredUpload,
+    TemporaryUpload,
+    is_valid_upload_id,
+    lock_row,
+)
 from django_filepond_server.names import safe_name
 from django_filepond_server.storage import get_permanent_storage
 from django_filepond_server.temporary import TemporaryArea, get_temporary_area
@@ -63,9 +68,11 @@ def delete_stored_upload(upload_id: str, delete_file: bool = False) -> bool:
     the exception propagates and the row stays, so no row points at a missing file and no file
     is silently kept. Returns ``True``.
     """
+    get_stored_upload(upload_id)
     with transaction.atomic():
-        stored = get_stored_upload(upload_id)
-        stored = StoredUpload.objects.select_for_update().get(pk=stored.pk)
+        if not lock_row(StoredUpload, upload_id):
+            raise UploadNotFound(f"No stored upload has the id {upload_id!r}.")
+        stored = StoredUpload.objects.select_for_update().get(pk=upload_id)
         name = stored.file.name
         stored.delete()
         if delete_file:
@@ -156,9 +163,12 @@ def store_upload(upload_id: str, destination_file_path: str) -> StoredUpload:
     area = get_temporary_area()
     storage = get_permanent_storage()
     saved: str | None = None
+    get_temporary_upload(upload_id)
     try:
         with transaction.atomic():
-            get_temporary_upload(upload_id)
+            # Lock first: on SQLite a read before the first write can deadlock two stores.
+            if not lock_row(TemporaryUpload, upload_id):  # stored by a concurrent call
+                raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.")
             upload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
             if not upload.complete:
                 raise UploadIncomplete(

@@ -4,6 +4,7 @@ import re
 
 import shortuuid
 from django.db import models
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from django_filepond_server.storage import stored_upload_storage
@@ -19,6 +20,17 @@ def new_upload_id() -> str:
 
 def is_valid_upload_id(value: object) -> bool:
     return isinstance(value, str) and UPLOAD_ID_RE.match(value) is not None
+
+
+def lock_row(model: type[models.Model], pk: str) -> bool:
+    """Lock the row ``pk`` of ``model`` until the end of the current transaction.
+
+    A no-op UPDATE takes the row lock on PostgreSQL (like ``select_for_update``) and the write
+    lock on SQLite (where ``select_for_update`` does nothing and two readers that both go on to
+    write would deadlock). Returns whether the row exists.
+    """
+    pk_name = model._meta.pk.attname  # type: ignore[union-attr]
+    return bool(model._default_manager.filter(pk=pk).update(**{pk_name: F(pk_name)}))
 
 
 class TemporaryUpload(models.Model):

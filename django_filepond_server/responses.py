@@ -32,7 +32,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     if first_text:
         first = int(first_text)
         last = int(last_text) if last_text else size - 1
-        if last < first:
+        if last_text and last < first:
             return None
         if first >= size:
             raise exceptions.RangeNotSatisfiable()

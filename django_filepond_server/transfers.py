@@ -10,11 +10,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from django_filepond_server import exceptions
-from django_filepond_server.models import TemporaryUpload, is_valid_upload_id, new_upload_id
+from django_filepond_server.models import (
+    TemporaryUpload,
+    is_valid_upload_id,
+    lock_row,
+    new_upload_id,
+)
 from django_filepond_server.names import guess_type, safe_name
 from django_filepond_server.temporary import get_temporary_area
 
@@ -60,14 +64,11 @@ def start_chunked(upload_length: int, field_name: str, metadata: dict[str, Any])
 
 
 def _locked(upload_id: str) -> TemporaryUpload:
-    """The upload row, locked until the end of the current transaction.
-
-    The no-op UPDATE takes the row lock on PostgreSQL and the write lock on SQLite (where
-    ``select_for_update`` does nothing), so concurrent requests on one upload run one at a time.
-    """
+    """The upload row, locked until the end of the current transaction, so concurrent
+    requests on one upload run one at a time."""
     if not is_valid_upload_id(upload_id):
         raise exceptions.InvalidUploadId()
-    if not TemporaryUpload.objects.filter(pk=upload_id).update(updated=timezone.now()):
+    if not lock_row(TemporaryUpload, upload_id):
         raise exceptions.UnknownUpload()
     return TemporaryUpload.objects.select_for_update().get(pk=upload_id)
 

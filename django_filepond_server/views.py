@@ -156,17 +156,17 @@ class ProcessView(FilePondEndpoint):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         django_request = request._request
         if request.method == "POST":
-            content_type = request.META.get("CONTENT_TYPE", "")
-            if not content_type.startswith("multipart/form-data"):
-                raise exceptions.WrongContentType(
-                    _("Send the file as multipart/form-data, as FilePond does.")
-                )
             try:
                 content_length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 content_length = 0
             if content_length <= 0:
                 raise exceptions.BadUploadRequest(_("The request body is empty."))
+            content_type = request.META.get("CONTENT_TYPE", "")
+            if not content_type.startswith("multipart/form-data"):
+                raise exceptions.WrongContentType(
+                    _("Send the file as multipart/form-data, as FilePond does.")
+                )
             limit = conf.MAX_UPLOAD_SIZE + conf.MAX_METADATA_SIZE + MULTIPART_OVERHEAD
             if content_length > limit:
                 check_upload_length(content_length)
@@ -271,22 +271,26 @@ class PatchView(FilePondEndpoint):
     def patch(self, request: Request, upload_id: str | None = None) -> HttpResponse:
         upload_id = self.upload_id_from(request, upload_id, "patch", "id")
         django_request = request._request
-        content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if content_type != "application/offset+octet-stream":
-            raise exceptions.WrongContentType(
-                _("Send chunks with Content-Type application/offset+octet-stream.")
-            )
         offset = header_int(django_request, "Upload-Offset")
         upload_length = header_int(django_request, "Upload-Length")
         assert offset is not None and upload_length is not None
         check_upload_length(upload_length)
         content_length = header_int(django_request, "Content-Length", required=False)
         if content_length is None:
-            raise exceptions.LengthRequired(_("A chunk needs a Content-Length header."))
+            # Without Content-Length, WSGI hands over no body at all: refuse a streamed one
+            # rather than take it for the empty final chunk.
+            if "HTTP_TRANSFER_ENCODING" in request.META:
+                raise exceptions.LengthRequired(_("A chunk needs a Content-Length header."))
+            content_length = 0
         if content_length > conf.MAX_CHUNK_SIZE:
             raise exceptions.UploadTooLarge(
                 _("A chunk may be at most %(max)d bytes; use a smaller chunkSize.")
                 % {"max": conf.MAX_CHUNK_SIZE}
+            )
+        content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if content_length and content_type != "application/offset+octet-stream":
+            raise exceptions.WrongContentType(
+                _("Send chunks with Content-Type application/offset+octet-stream.")
             )
         raw_name = request.headers.get("Upload-Name")
         upload = transfers.receive_chunk(

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+
+@pytest.fixture(autouse=True)
+def upload_dirs(settings, tmp_path: Path) -> dict[str, Path]:
+    """A fresh temporary area and media root for every test."""
+    settings.FILEPOND_SERVER_TEMP_DIR = str(tmp_path / "tmp")
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return {"tmp": tmp_path / "tmp", "media": tmp_path / "media"}
+
+
+class StreamReadingClient(Client):
+    """A test client that reads streamed bodies at once (into ``streamed_body``), so the
+    files behind them are closed as they are in a real server."""
+
+    def request(self, **request):
+        response = super().request(**request)
+        if getattr(response, "streaming", False):
+            response.streamed_body = b"".join(response.streaming_content)
+        return response
+
+
+@pytest.fixture
+def client() -> Client:
+    return StreamReadingClient()
+
+
+@pytest.fixture
+def process(client: Client) -> Callable[..., str]:
+    """Upload ``content`` through the process endpoint the way FilePond does; returns the id."""
+
+    def upload(
+        content: bytes = b"hello world",
+        name: str = "hello.txt",
+        field: str = "filepond",
+        metadata: dict | None = None,
+    ) -> str:
+        response = client.post(
+            "/fp/",
+            {field: [json.dumps(metadata or {}), SimpleUploadedFile(name, content)]},
+        )
+        assert response.status_code == 200, response.content
+        return response.content.decode()
+
+    return upload
+
+
+@pytest.fixture
+def start_chunked(client: Client) -> Callable[..., str]:
+    def start(length: int, metadata: str = "{}", field: str = "filepond") -> str:
+        response = client.post("/fp/", {field: metadata}, headers={"Upload-Length": str(length)})
+        assert response.status_code == 200, response.content
+        return response.content.decode()
+
+    return start
+
+
+@pytest.fixture
+def patch(client: Client) -> Callable[..., object]:
+    def send(
+        upload_id: str,
+        body: bytes,
+        offset: int,
+        length: int,
+        name: str | None = "file.bin",
+        url: str | None = None,
+        **headers: str,
+    ):
+        all_headers = {"Upload-Offset": str(offset), "Upload-Length": str(length)}
+        if name is not None:
+            # FilePond sends the name as raw UTF-8 bytes; WSGI decodes header bytes as Latin-1.
+            all_headers["Upload-Name"] = name.encode("utf-8").decode("latin-1")
+        all_headers.update(headers)
+        return client.generic(
+            "PATCH",
+            url or f"/fp/?patch={upload_id}",
+            body,
+            content_type="application/offset+octet-stream",
+            headers=all_headers,
+        )
+
+    return send

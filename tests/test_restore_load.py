@@ -1,0 +1,175 @@
+"""restore (temporary uploads) and load (stored uploads): streamed bytes and headers."""
+
+from __future__ import annotations
+
+import pytest
+from django.http import FileResponse
+
+from django_filepond_server.api import store_upload
+from tests.helpers import body_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_restore_streams_the_file_with_filepond_headers(client, process):
+    upload_id = process(b"%PDF-1.4 body", name="report.pdf")
+    response = client.get(f"/fp/?restore={upload_id}")
+    assert response.status_code == 200
+    assert isinstance(response, FileResponse)
+    assert body_of(response) == b"%PDF-1.4 body"
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Length"] == "13"
+    assert response["Content-Disposition"] == 'inline; filename="report.pdf"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/fp/restore/?id={id}", "/fp/restore/{id}", "/fp/restore/{id}/", "/fp/restore?id={id}"],
+)
+def test_restore_on_path_style_urls(client, process, url):
+    upload_id = process(b"abc")
+    response = client.get(url.format(id=upload_id))
+    assert response.status_code == 200
+    assert body_of(response) == b"abc"
+
+
+def test_restore_of_an_unfinished_transfer_is_409(client, start_chunked):
+    upload_id = start_chunked(10)
+    response = client.get(f"/fp/?restore={upload_id}")
+    assert response.status_code == 409
+    assert response.content.decode() == "That upload has not finished yet."
+
+
+def test_restore_of_a_stored_upload_is_404(client, process):
+    upload_id = process()
+    store_upload(upload_id, "x/")
+    assert client.get(f"/fp/?restore={upload_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "abc%00", "a" * 10_000, "%00" * 22]
+)
+@pytest.mark.parametrize("endpoint", ["restore", "load"])
+def test_bad_ids_are_refused_with_plain_text(client, endpoint, bad_id):
+    for url in (f"/fp/?{endpoint}={bad_id}", f"/fp/{endpoint}/{bad_id}"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response.content.decode() == "That is not a valid upload id."
+
+
+@pytest.mark.parametrize(
+    ("name", "disposition"),
+    [
+        ("plain.txt", 'inline; filename="plain.txt"'),
+        ("100%.pdf", "inline; filename*=UTF-8''100%25.pdf"),
+        (
+            "résumé 東京 100%.pdf",
+            "inline; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%9D%B1%E4%BA%AC%20100%25.pdf",
+        ),
+        ("a''b.pdf", "inline; filename*=UTF-8''a%27%27b.pdf"),
+        ('quote".txt', "inline; filename*=UTF-8''quote%22.txt"),
+    ],
+)
+def test_content_disposition_for_tricky_names(client, process, name, disposition):
+    upload_id = process(b"x", name=name)
+    assert client.get(f"/fp/?restore={upload_id}")["Content-Disposition"] == disposition
+
+
+@pytest.mark.parametrize(
+    "name", ["page.html", "page.htm", "image.svg", "feed.xml", "script.js", "page.xhtml"]
+)
+def test_active_content_goes_out_as_an_octet_stream_attachment(client, process, name):
+    upload_id = process(b"<script>alert(1)</script>", name=name)
+    for url in (f"/fp/?restore={upload_id}",):
+        response = client.get(url)
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["Content-Disposition"].startswith("attachment;")
+        assert response["X-Content-Type-Options"] == "nosniff"
+    store_upload(upload_id, "x/")
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+
+
+def test_load_streams_a_stored_file_under_its_original_name(client, process):
+    upload_id = process(b"\x89PNG\r\n\x1a\n...", name="résumé.png")
+    store_upload(upload_id, "images/renamed.png")
+    for url in (f"/fp/?load={upload_id}", f"/fp/load/?id={upload_id}", f"/fp/load/{upload_id}"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert body_of(response) == b"\x89PNG\r\n\x1a\n..."
+        assert response["Content-Type"] == "image/png"
+        assert response["Content-Length"] == "11"
+        assert response["Content-Disposition"] == "inline; filename*=UTF-8''r%C3%A9sum%C3%A9.png"
+        assert response["Accept-Ranges"] == "bytes"
+        assert "X-Content-Transfer-Id" not in response
+
+
+def test_load_of_a_temporary_upload_is_404(client, process):
+    upload_id = process()
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 404
+    assert response.content.decode() == "No upload with that id was found."
+
+
+def test_load_from_another_storage_alias(client, process, settings):
+    settings.FILEPOND_SERVER_STORAGE = "memory"
+    upload_id = process(b"in memory")
+    store_upload(upload_id, "m/")
+    assert body_of(client.get(f"/fp/?load={upload_id}")) == b"in memory"
+
+
+def test_load_of_a_row_whose_file_is_gone_is_404(client, process, upload_dirs):
+    upload_id = process(b"abc")
+    stored = store_upload(upload_id, "gone/")
+    (upload_dirs["media"] / stored.file.name).unlink()
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 404
+    assert response.content.decode() == "The stored file of that upload is missing."
+
+
+@pytest.fixture
+def stored_digits(process):
+    upload_id = process(b"0123456789", name="digits.txt")
+    store_upload(upload_id, "d/")
+    return upload_id
+
+
+@pytest.mark.parametrize(
+    ("header", "content", "content_range"),
+    [
+        ("bytes=2-4", b"234", "bytes 2-4/10"),
+        ("bytes=7-", b"789", "bytes 7-9/10"),
+        ("bytes=-3", b"789", "bytes 7-9/10"),
+        ("bytes=8-100", b"89", "bytes 8-9/10"),
+        ("bytes=-100", b"0123456789", "bytes 0-9/10"),
+    ],
+)
+def test_load_answers_a_single_range(client, stored_digits, header, content, content_range):
+    response = client.get(f"/fp/?load={stored_digits}", headers={"Range": header})
+    assert response.status_code == 206
+    assert body_of(response) == content
+    assert response["Content-Range"] == content_range
+    assert response["Content-Length"] == str(len(content))
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,4-5", "items=0-1", "bytes=5-2", "bytes=-", "junk"])
+def test_load_ignores_ranges_it_does_not_serve(client, stored_digits, header):
+    response = client.get(f"/fp/?load={stored_digits}", headers={"Range": header})
+    assert response.status_code == 200
+    assert body_of(response) == b"0123456789"
+
+
+@pytest.mark.parametrize("header", ["bytes=10-", "bytes=99-100", "bytes=-0"])
+def test_load_refuses_a_range_outside_the_file(client, stored_digits, header):
+    response = client.get(f"/fp/?load={stored_digits}", headers={"Range": header})
+    assert response.status_code == 416
+    assert response["Content-Range"] == "bytes */10"
+
+
+def test_restore_ignores_range(client, process):
+    upload_id = process(b"0123456789")
+    response = client.get(f"/fp/?restore={upload_id}", headers={"Range": "bytes=2-4"})
+    assert response.status_code == 200
+    assert body_of(response) == b"0123456789"

@@ -1,0 +1,77 @@
+"""revert: DELETE with the id as the plain-text body."""
+
+from __future__ import annotations
+
+import pytest
+
+from django_filepond_server.api import store_upload
+from django_filepond_server.models import StoredUpload, TemporaryUpload
+from django_filepond_server.temporary import get_temporary_area
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain;charset=UTF-8", "application/json", ""])
+def test_revert_deletes_the_upload_and_its_bytes(client, process, content_type):
+    upload_id = process()
+    response = client.delete("/fp/", upload_id, content_type=content_type)
+    assert response.status_code == 204
+    assert not TemporaryUpload.objects.filter(pk=upload_id).exists()
+    assert not get_temporary_area().exists(upload_id)
+
+
+def test_revert_on_the_path_style_url_with_surrounding_whitespace(client, process):
+    upload_id = process()
+    assert client.delete("/fp/revert/", f" {upload_id}\n").status_code == 204
+    assert not TemporaryUpload.objects.filter(pk=upload_id).exists()
+
+
+def test_revert_takes_the_id_from_the_query_string(client, process):
+    upload_id = process()
+    assert client.delete(f"/fp/revert/?id={upload_id}").status_code == 204
+    assert not TemporaryUpload.objects.filter(pk=upload_id).exists()
+
+
+def test_revert_of_a_transfer_in_progress(client, start_chunked, patch):
+    upload_id = start_chunked(100)
+    patch(upload_id, b"x" * 10, 0, 100)
+    assert client.delete("/fp/", upload_id).status_code == 204
+    assert not get_temporary_area().exists(upload_id)
+    assert client.head(f"/fp/?patch={upload_id}").status_code == 404
+
+
+def test_revert_never_deletes_a_stored_upload(client, process, upload_dirs):
+    upload_id = process(b"keep me")
+    stored = store_upload(upload_id, "kept/")
+    response = client.delete("/fp/", upload_id)
+    assert response.status_code == 404
+    assert StoredUpload.objects.filter(pk=upload_id).exists()
+    assert (upload_dirs["media"] / stored.file.name).read_bytes() == b"keep me"
+
+
+def test_revert_of_an_unknown_id_is_404(client):
+    response = client.delete("/fp/", "C" * 22)
+    assert response.status_code == 404
+    assert response.content.decode() == "No upload with that id was found."
+
+
+def test_revert_with_an_empty_body_is_400(client):
+    response = client.delete("/fp/", "")
+    assert response.status_code == 400
+    assert response.content.decode() == "The request does not say which upload it is for."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe\x00garbage", b"not an id at all", b"../../etc/passwd", b"a\x00b" * 8],
+)
+def test_revert_with_a_garbage_body_is_400(client, body):
+    response = client.delete("/fp/", body, content_type="text/plain")
+    assert response.status_code == 400
+    assert response.content.decode() == "That is not a valid upload id."
+
+
+def test_revert_with_a_huge_body_is_400(client):
+    response = client.delete("/fp/", b"a" * 10_000, content_type="text/plain")
+    assert response.status_code == 400
+    assert response.content.decode() == "The revert request body must be just the upload id."
