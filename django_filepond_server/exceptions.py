@@ -80,3 +80,13 @@ class StorageUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = _("The server could not read or write the file storage. Try again later.")
     default_code = "storage_unavailable"
+
+
+class ServerBusy(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The server is busy with other uploads. Try again in a moment.")
+    default_code = "busy"
+
+    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.wait = 1  # DRF turns this into a Retry-After header

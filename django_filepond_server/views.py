@@ -7,11 +7,13 @@ import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -72,6 +74,9 @@ def plain_text_exception_handler(exc: Exception, context: dict[str, Any]) -> Htt
         exc = exceptions.BadUploadRequest(_("The multipart request body could not be read."))
     elif isinstance(exc, UnreadablePostError):
         exc = exceptions.BadUploadRequest(_("The request body ended early; send it again."))
+    elif isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        # SQLite lets one writer in at a time; another request's chunk held it too long.
+        exc = exceptions.ServerBusy()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -151,6 +156,9 @@ class ProcessView(FilePondEndpoint):
     """``POST``: a whole file (multipart), or the start of a chunked transfer."""
 
     permission_keys = {"POST": "POST_PROCESS"}
+    # DRF's CSRF check for session users reads request.POST through DRF's parsers; the
+    # multipart parser then runs the upload handler set in initial(), so files still stream.
+    parser_classes = [MultiPartParser]
     handler: TemporaryAreaUploadHandler | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

@@ -50,6 +50,8 @@ else:
     }
 
 MEDIA_ROOT = os.path.join(_run_dir, "media")
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

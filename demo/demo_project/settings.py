@@ -1,0 +1,84 @@
+"""Settings of the demo project. Everything lives under ``demo/var/`` (git-ignored).
+
+Only two things can be changed from the environment: ``DEMO_DEBUG=0`` turns DEBUG off (then
+``runserver`` serves FilePond's files only with ``--insecure``) and ``DEMO_DB_PATH`` moves the
+SQLite database (the tests point it at a temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEMO_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = DEMO_DIR / "var"
+
+# A fixed key is fine for a demo bound to localhost; never reuse it anywhere else.
+SECRET_KEY = "demo-only-not-secret-do-not-deploy"
+DEBUG = os.environ.get("DEMO_DEBUG", "1") != "0"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
+USE_TZ = True
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filepond_server",
+    "demo_project",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "demo_project.urls"
+WSGI_APPLICATION = "demo_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ],
+        },
+    },
+]
+
+DB_PATH = Path(os.environ.get("DEMO_DB_PATH") or VAR_DIR / "db.sqlite3")
+# SQLite creates the file but not its directory.
+DB_PATH.parent.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DB_PATH}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The permanent store is Django's default FileSystemStorage under MEDIA_ROOT. No MEDIA_URL is
+# routed: stored files are read back through /fp/load/.
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+STATIC_URL = "/static/"
+# FilePond comes from npm (demo/package.json), never from a CDN: `npm ci` in demo/ fills
+# node_modules, served here as /static/filepond/.
+STATICFILES_DIRS = [("filepond", DEMO_DIR / "node_modules" / "filepond" / "dist")]
+
+# Outside MEDIA_ROOT, so unchecked uploads can never be served as media.
+FILEPOND_SERVER_TEMP_DIR = VAR_DIR / "tmp"
+
+# AllowAny lets anyone on the page upload, which is what a local demo wants. A real project
+# keeps DRF's default or sets FILEPOND_SERVER_PERMISSION_CLASSES per endpoint.
+REST_FRAMEWORK = {
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+}

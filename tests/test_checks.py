@@ -1,0 +1,112 @@
+"""System checks of the FILEPOND_SERVER_* settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_filepond_server.checks import check_settings
+
+
+def ids() -> list[str]:
+    return [message.id for message in check_settings()]
+
+
+def test_the_test_settings_pass():
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FILEPOND_SERVER_TEMP_DIR", 42, ["django_filepond_server.E001"]),
+        ("FILEPOND_SERVER_STORAGE", "nope", ["django_filepond_server.E002"]),
+        ("FILEPOND_SERVER_MAX_UPLOAD_SIZE", 0, ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_MAX_UPLOAD_SIZE", "10MB", ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_MAX_CHUNK_SIZE", -1, ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_MAX_METADATA_SIZE", True, ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_FIELD_NAME", "", ["django_filepond_server.E004"]),
+        ("FILEPOND_SERVER_PERMISSION_CLASSES", ["AllowAny"], ["django_filepond_server.E005"]),
+        (
+            "FILEPOND_SERVER_PERMISSION_CLASSES",
+            {"POST_UPLOAD": []},
+            ["django_filepond_server.E006"],
+        ),
+        (
+            "FILEPOND_SERVER_PERMISSION_CLASSES",
+            {"GET_LOAD": ["no.such.Permission"]},
+            ["django_filepond_server.E007"],
+        ),
+        (
+            "FILEPOND_SERVER_PERMISSION_CLASSES",
+            {"GET_LOAD": 12},
+            ["django_filepond_server.E007"],
+        ),
+    ],
+)
+def test_a_bad_value_is_reported_with_its_id(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert ids() == expected
+
+
+def test_storage_alias_message_names_the_aliases(settings):
+    settings.FILEPOND_SERVER_STORAGE = "s3"
+    (message,) = check_settings()
+    assert message.msg == (
+        "FILEPOND_SERVER_STORAGE should name an alias of the STORAGES setting; 's3' is not one."
+    )
+    assert message.hint == (
+        "Add 's3' to STORAGES, or set FILEPOND_SERVER_STORAGE to one of: default, "
+        "staticfiles, memory."
+    )
+
+
+def test_valid_permission_values_pass(settings):
+    settings.FILEPOND_SERVER_PERMISSION_CLASSES = {
+        "POST_PROCESS": ["rest_framework.permissions.IsAuthenticated"],
+        "GET_LOAD": "rest_framework.permissions.AllowAny",
+        "GET_FETCH": [],
+    }
+    assert ids() == []
+
+
+def test_temp_dir_inside_media_root_is_a_warning(settings):
+    settings.FILEPOND_SERVER_TEMP_DIR = os.path.join(settings.MEDIA_ROOT, "tmp")
+    assert ids() == ["django_filepond_server.W001"]
+
+
+def test_drf_missing_is_an_error(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "rest_framework"]
+    assert "django_filepond_server.E008" in ids()
+
+
+def test_manage_py_check_fails_on_a_bad_value(settings):
+    settings.FILEPOND_SERVER_MAX_CHUNK_SIZE = "big"
+    with pytest.raises(SystemCheckError, match=r"django_filepond_server\.E003"):
+        call_command("check")
+
+
+def test_a_missing_storage_alias_does_not_break_imports(tmp_path):
+    """A wrong alias is a check error, not a crash while the models load."""
+    settings_file = tmp_path / "bad_settings.py"
+    settings_file.write_text("from tests.settings import *\nFILEPOND_SERVER_STORAGE = 'missing'\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent.parent)]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check", "--settings", "bad_settings"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "django_filepond_server.E002" in result.stderr
+    assert "Traceback" not in result.stderr
