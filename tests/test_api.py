@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 
@@ -94,7 +95,7 @@ def test_store_refuses_a_path_that_escapes(process, destination, upload_dirs):
     assert not StoredUpload.objects.exists()
 
 
-@pytest.mark.parametrize("destination", ["", "   "])
+@pytest.mark.parametrize("destination", ["", "   ", ".", "./."])
 def test_store_refuses_an_empty_destination(process, destination):
     with pytest.raises(ValueError, match="destination_file_path must"):
         api.store_upload(process(), destination)
@@ -251,3 +252,37 @@ def test_stores_of_one_upload_from_two_threads_store_it_once(process):
         t.join()
     assert sum(isinstance(r, StoredUpload) for r in results) == 1
     assert StoredUpload.objects.count() == 1
+
+
+def test_store_creates_directories_with_the_configured_mode(process, upload_dirs, settings):
+    settings.FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+    stored = api.store_upload(process(), "deep/er/")
+    assert stored.file.name.startswith("deep/er/")
+    assert os.stat(upload_dirs["media"] / "deep" / "er").st_mode & 0o777 == 0o750
+
+
+def test_store_copies_when_the_store_is_on_another_filesystem(process, upload_dirs, monkeypatch):
+    upload_id = process(b"across devices")
+    source_inode = os.stat(get_temporary_area().local_path(upload_id)).st_ino
+
+    def cross_device(src, dst):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    stored = api.store_upload(upload_id, "x/")
+    target = upload_dirs["media"] / stored.file.name
+    assert target.read_bytes() == b"across devices"
+    assert os.stat(target).st_ino != source_inode
+
+
+def test_store_does_not_hide_other_filesystem_errors(process, monkeypatch):
+    upload_id = process()
+
+    def denied(src, dst):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "link", denied)
+    with pytest.raises(PermissionError):
+        api.store_upload(upload_id, "x/")
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+    assert not StoredUpload.objects.exists()

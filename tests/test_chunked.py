@@ -315,3 +315,46 @@ def test_start_with_field_name_sent_by_django_drf_filepond_clients(client):
 def test_start_with_a_renamed_field(client):
     response = client.post("/fp/", {"documents[]": "{}"}, headers={"Upload-Length": "4"})
     assert TemporaryUpload.objects.get(pk=response.content.decode()).field_name == "documents[]"
+
+
+def test_empty_metadata_on_start_is_an_empty_object(start_chunked):
+    upload_id = start_chunked(3, metadata="")
+    assert TemporaryUpload.objects.get(pk=upload_id).metadata == {}
+
+
+def test_a_missing_upload_offset_header_is_400(client, start_chunked):
+    upload_id = start_chunked(3)
+    response = client.generic(
+        "PATCH",
+        f"/fp/?patch={upload_id}",
+        b"abc",
+        content_type="application/offset+octet-stream",
+        headers={"Upload-Length": "3"},
+    )
+    assert response.status_code == 400
+    assert response.content.decode() == "The Upload-Offset header is missing."
+
+
+def test_a_body_without_content_length_is_refused(client, start_chunked):
+    upload_id = start_chunked(3)
+    response = client.generic(
+        "PATCH",
+        f"/fp/?patch={upload_id}",
+        content_type="application/offset+octet-stream",
+        headers={"Upload-Offset": "0", "Upload-Length": "3", "Transfer-Encoding": "chunked"},
+    )
+    assert response.status_code == 411
+    assert response.content.decode() == "A chunk needs a Content-Length header."
+    assert TemporaryUpload.objects.get(pk=upload_id).received == 0
+
+
+def test_a_failed_start_leaves_no_file(monkeypatch, upload_dirs):
+    from django_filepond_server import transfers
+
+    def fail(**kwargs):
+        raise RuntimeError("insert failed")
+
+    monkeypatch.setattr(TemporaryUpload.objects, "create", fail)
+    with pytest.raises(RuntimeError):
+        transfers.start_chunked(10, "filepond", {})
+    assert list(upload_dirs["tmp"].iterdir()) == []

@@ -163,3 +163,31 @@ def test_method_not_allowed_on_process_is_plain_text(client):
     response = client.get("/fp/process/")
     assert response.status_code == 405
     assert response["Content-Type"].startswith("text/plain")
+
+
+def test_form_fields_over_djangos_memory_limit_are_a_413(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    response = client.post(
+        "/fp/", {"filepond": ["{}", SimpleUploadedFile("a.txt", b"x")], "note": "n" * 500}
+    )
+    assert response.status_code == 413
+    assert response.content.decode() == "The form fields sent with the file are too large."
+
+
+@pytest.mark.parametrize("max_size", [None, 10])
+def test_a_body_already_parsed_by_middleware_is_still_staged(client, settings, max_size):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.middleware.ReadPostMiddleware"]
+    if max_size:
+        settings.FILEPOND_SERVER_MAX_UPLOAD_SIZE = max_size
+    response = client.post(
+        "/fp/", {"filepond": ["{}", SimpleUploadedFile("early.txt", b"parsed early")]}
+    )
+    if max_size:
+        assert response.status_code == 413
+        assert TemporaryUpload.objects.count() == 0
+        return
+    assert response.status_code == 200
+    upload = TemporaryUpload.objects.get(pk=response.content.decode())
+    assert upload.file_name == "early.txt"
+    with get_temporary_area().open(upload.upload_id) as f:
+        assert f.read() == b"parsed early"

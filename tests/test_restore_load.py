@@ -173,3 +173,30 @@ def test_restore_ignores_range(client, process):
     response = client.get(f"/fp/?restore={upload_id}", headers={"Range": "bytes=2-4"})
     assert response.status_code == 200
     assert body_of(response) == b"0123456789"
+
+
+def test_restore_of_an_upload_whose_file_is_gone_is_404(client, process):
+    from django_filepond_server.temporary import get_temporary_area
+
+    upload_id = process(b"abc")
+    get_temporary_area().delete(upload_id)
+    response = client.get(f"/fp/?restore={upload_id}")
+    assert response.status_code == 404
+    assert response.content.decode() == "The file of that upload is missing."
+
+
+def test_load_when_the_storage_fails_is_a_503(client, process, monkeypatch):
+    from django.core.files.storage import storages
+
+    upload_id = process(b"abc")
+    store_upload(upload_id, "x/")
+
+    def broken(self, name, mode="rb"):
+        raise ConnectionError("storage unreachable")
+
+    monkeypatch.setattr(type(storages["default"]), "open", broken)
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 503
+    assert response.content.decode() == (
+        "The server could not read or write the file storage. Try again later."
+    )
