@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,6 +52,29 @@ class Ids:
         "E008",
         "django_filepond_server needs Django REST framework in INSTALLED_APPS.",
         "Add 'rest_framework' to INSTALLED_APPS.",
+    )
+    FETCH_ENABLED = ("E009", "FILEPOND_SERVER_FETCH_ENABLED should be True or False.", None)
+    FETCH_HOSTS = (
+        "E010",
+        '{name} should be a list of host names (".example.com" for subdomains too), '
+        "addresses or networks; {value!r} is not one.",
+        None,
+    )
+    FETCH_SECONDS = (
+        "E011",
+        "{name} should be a positive number of seconds; found {value!r}.",
+        None,
+    )
+    FETCH_REDIRECTS = (
+        "E012",
+        "FILEPOND_SERVER_FETCH_MAX_REDIRECTS should be a whole number of 0 or more.",
+        None,
+    )
+    FETCH_ALLOWS_EVERYTHING = (
+        "W002",
+        "FILEPOND_SERVER_FETCH_ALLOWED_HOSTS contains {value!r}, which lets the fetch endpoint "
+        "reach every internal address (SSRF).",
+        "List only the hosts or networks that must be reachable.",
     )
     TEMP_DIR_IN_MEDIA = (
         "W001",
@@ -112,7 +136,50 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         errors.append(_message(Error, Ids.FIELD_NAME))
 
     errors.extend(_check_permissions(_setting("FILEPOND_SERVER_PERMISSION_CLASSES")))
+    errors.extend(_check_fetch())
     return errors
+
+
+def _check_fetch() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if not isinstance(_setting("FILEPOND_SERVER_FETCH_ENABLED"), bool):
+        errors.append(_message(Error, Ids.FETCH_ENABLED))
+    for name in ("FILEPOND_SERVER_FETCH_ALLOWED_HOSTS", "FILEPOND_SERVER_FETCH_DENIED_HOSTS"):
+        value = _setting(name)
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            errors.append(_message(Error, Ids.FETCH_HOSTS, name=name, value=value))
+            continue
+        for entry in value:
+            if not isinstance(entry, str) or not entry.strip():
+                errors.append(_message(Error, Ids.FETCH_HOSTS, name=name, value=entry))
+            elif name.endswith("ALLOWED_HOSTS") and _covers_everything(entry):
+                errors.append(_message(Warning, Ids.FETCH_ALLOWS_EVERYTHING, value=entry))
+    for name in (
+        "FILEPOND_SERVER_FETCH_CONNECT_TIMEOUT",
+        "FILEPOND_SERVER_FETCH_READ_TIMEOUT",
+        "FILEPOND_SERVER_FETCH_DEADLINE",
+    ):
+        value = _setting(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append(_message(Error, Ids.FETCH_SECONDS, name=name, value=value))
+    redirects = _setting("FILEPOND_SERVER_FETCH_MAX_REDIRECTS")
+    if isinstance(redirects, bool) or not isinstance(redirects, int) or redirects < 0:
+        errors.append(_message(Error, Ids.FETCH_REDIRECTS))
+    max_size = _setting("FILEPOND_SERVER_FETCH_MAX_SIZE")
+    if max_size is not None and (
+        isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0
+    ):
+        errors.append(
+            _message(Error, Ids.SIZE, name="FILEPOND_SERVER_FETCH_MAX_SIZE", value=max_size)
+        )
+    return errors
+
+
+def _covers_everything(entry: str) -> bool:
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False).prefixlen == 0
+    except ValueError:
+        return False
 
 
 def _check_permissions(mapping: Any) -> list[CheckMessage]:

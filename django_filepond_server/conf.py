@@ -33,6 +33,14 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_MAX_METADATA_SIZE": 16 * 1024,
     "FILEPOND_SERVER_FIELD_NAME": "filepond",
     "FILEPOND_SERVER_PERMISSION_CLASSES": {},
+    "FILEPOND_SERVER_FETCH_ENABLED": False,
+    "FILEPOND_SERVER_FETCH_ALLOWED_HOSTS": [],
+    "FILEPOND_SERVER_FETCH_DENIED_HOSTS": [],
+    "FILEPOND_SERVER_FETCH_MAX_REDIRECTS": 3,
+    "FILEPOND_SERVER_FETCH_CONNECT_TIMEOUT": 5.0,
+    "FILEPOND_SERVER_FETCH_READ_TIMEOUT": 10.0,
+    "FILEPOND_SERVER_FETCH_DEADLINE": 60.0,
+    "FILEPOND_SERVER_FETCH_MAX_SIZE": None,
 }
 
 
@@ -78,6 +86,47 @@ class Settings:
     def PERMISSION_CLASSES(self) -> dict[str, Any]:
         """Per-endpoint DRF permission classes (dotted paths or classes)."""
         return _get("FILEPOND_SERVER_PERMISSION_CLASSES")  # type: ignore[no-any-return]
+
+    @property
+    def FETCH_ENABLED(self) -> bool:
+        """Whether the fetch endpoint downloads remote files (off by default)."""
+        return bool(_get("FILEPOND_SERVER_FETCH_ENABLED"))
+
+    @property
+    def FETCH_ALLOWED_HOSTS(self) -> list[str]:
+        """Hosts and networks fetch may reach even though they are not public."""
+        return list(_get("FILEPOND_SERVER_FETCH_ALLOWED_HOSTS"))
+
+    @property
+    def FETCH_DENIED_HOSTS(self) -> list[str]:
+        """Hosts and networks fetch never reaches, public or not."""
+        return list(_get("FILEPOND_SERVER_FETCH_DENIED_HOSTS"))
+
+    @property
+    def FETCH_MAX_REDIRECTS(self) -> int:
+        """Redirects followed by fetch, each checked like the first URL."""
+        return _get("FILEPOND_SERVER_FETCH_MAX_REDIRECTS")  # type: ignore[no-any-return]
+
+    @property
+    def FETCH_CONNECT_TIMEOUT(self) -> float:
+        """Seconds to wait for a connection to the remote server."""
+        return float(_get("FILEPOND_SERVER_FETCH_CONNECT_TIMEOUT"))
+
+    @property
+    def FETCH_READ_TIMEOUT(self) -> float:
+        """Seconds to wait for each piece of the remote answer."""
+        return float(_get("FILEPOND_SERVER_FETCH_READ_TIMEOUT"))
+
+    @property
+    def FETCH_DEADLINE(self) -> float:
+        """Seconds a whole fetch may take, redirects and body included."""
+        return float(_get("FILEPOND_SERVER_FETCH_DEADLINE"))
+
+    @property
+    def FETCH_MAX_SIZE(self) -> int:
+        """Largest remote file fetched, in bytes; defaults to the maximum upload size."""
+        value = _get("FILEPOND_SERVER_FETCH_MAX_SIZE")
+        return self.MAX_UPLOAD_SIZE if value is None else int(value)
 
 
 conf = Settings()

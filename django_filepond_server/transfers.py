@@ -6,7 +6,8 @@ requests for the same upload because the row is locked before its offset is read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +22,8 @@ from django_filepond_server.models import (
 )
 from django_filepond_server.names import guess_type, safe_name
 from django_filepond_server.temporary import get_temporary_area
+
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 #: Bytes read from a request body at a time: large enough that the WSGI server's per-read
 #: overhead does not dominate, small enough to be irrelevant to memory.
@@ -42,6 +45,38 @@ def create_from_staged(
         complete=True,
         content_type=guess_type(name),
     )
+
+
+def create_from_stream(
+    pieces: Iterable[bytes], file_name: str | None, content_type: str | None
+) -> TemporaryUpload:
+    """Write ``pieces`` to a new temporary upload and record it as complete.
+
+    If reading ``pieces`` raises (a cap, a timeout), the partial file is removed and the
+    exception propagates.
+    """
+    upload_id = new_upload_id()
+    area = get_temporary_area()
+    size = 0
+    try:
+        with area.create(upload_id) as out:
+            for piece in pieces:
+                out.write(piece)
+                size += len(piece)
+        name = safe_name(file_name)
+        if not content_type or not _CONTENT_TYPE.match(content_type):
+            content_type = guess_type(name)
+        return TemporaryUpload.objects.create(
+            upload_id=upload_id,
+            file_name=name,
+            upload_length=size,
+            received=size,
+            complete=True,
+            content_type=content_type,
+        )
+    except BaseException:
+        area.delete(upload_id)
+        raise
 
 
 def start_chunked(upload_length: int, field_name: str, metadata: dict[str, Any]) -> TemporaryUpload:

@@ -25,4 +25,5 @@ urlpatterns = [
     re_path(r"^restore/?$", views.RestoreView.as_view(), name="restore-query"),
     re_path(r"^load/(?P<upload_id>.+?)/?$", views.LoadView.as_view(), name="load"),
     re_path(r"^load/?$", views.LoadView.as_view(), name="load-query"),
+    re_path(r"^fetch/?$", views.FetchView.as_view(), name="fetch"),
 ]

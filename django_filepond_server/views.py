@@ -20,7 +20,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from django_filepond_server import exceptions, transfers
+from django_filepond_server import exceptions, fetch, transfers
 from django_filepond_server.conf import conf
 from django_filepond_server.handlers import StagedFile, TemporaryAreaUploadHandler
 from django_filepond_server.models import (
@@ -38,6 +38,8 @@ from django_filepond_server.temporary import get_temporary_area
 _DIGITS = re.compile(r"^[0-9]{1,19}$")
 #: Longest DELETE body read when looking for an upload id.
 MAX_REVERT_BODY = 1024
+#: Longest URL the fetch endpoint accepts.
+MAX_FETCH_URL = 4096
 #: Room for multipart boundaries and part headers on top of the file and metadata.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -404,11 +406,58 @@ class LoadView(FilePondEndpoint):
         )
 
 
+class FetchView(FilePondEndpoint):
+    """``GET``/``HEAD ?fetch=<url>``: download a remote file into a new temporary upload.
+
+    The answer carries ``X-Content-Transfer-Id``, so FilePond shows the file as already
+    uploaded (limbo) instead of uploading the bytes back.
+    """
+
+    permission_keys = {"GET": "GET_FETCH", "HEAD": "GET_FETCH"}
+
+    def get(self, request: Request) -> HttpResponseBase:
+        if not conf.FETCH_ENABLED:
+            raise exceptions.UnknownUpload(
+                _("Fetching remote files is not enabled on this server.")
+            )
+        url = request.query_params.get("fetch") or request.query_params.get("target")
+        if not url:
+            raise exceptions.BadUploadRequest(_("Say which URL to fetch."))
+        if len(url) > MAX_FETCH_URL:
+            raise exceptions.BadUploadRequest(_("That URL is too long."))
+        cap = conf.FETCH_MAX_SIZE
+        remote = fetch.open_remote(url)
+        try:
+            if remote.length is not None and remote.length > cap:
+                raise fetch.too_large(cap)
+            upload = transfers.create_from_stream(
+                remote.chunks(cap), remote.file_name, remote.content_type
+            )
+        finally:
+            remote.close()
+        response = file_response(
+            request._request,
+            get_temporary_area().open(upload.upload_id),
+            size=upload.received,
+            name=upload.file_name,
+            content_type=upload.content_type,
+        )
+        response["X-Content-Transfer-Id"] = upload.upload_id
+        if request.method == "HEAD":
+            response.close()
+            head = HttpResponse(status=200)
+            for header, value in response.items():
+                head[header] = value
+            return head
+        return response
+
+
 _process = ProcessView.as_view()
 _patch = PatchView.as_view()
 _revert = RevertView.as_view()
 _restore = RestoreView.as_view()
 _load = LoadView.as_view()
+_fetch = FetchView.as_view()
 
 
 @csrf_exempt  # each endpoint view applies DRF's own CSRF policy
@@ -428,7 +477,7 @@ def filepond_root(request: HttpRequest) -> HttpResponseBase:
         if "load" in query:
             return _load(request)
         if "fetch" in query:
-            return plain_text(_("Fetching remote files is not enabled on this server."), 404)
+            return _fetch(request)
         return plain_text(
             _("Say what to get with one of the query keys restore, load or fetch."), 400
         )

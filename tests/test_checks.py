@@ -110,3 +110,37 @@ def test_a_missing_storage_alias_does_not_break_imports(tmp_path):
     assert result.returncode == 1
     assert "django_filepond_server.E002" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FILEPOND_SERVER_FETCH_ENABLED", "yes", ["django_filepond_server.E009"]),
+        ("FILEPOND_SERVER_FETCH_ALLOWED_HOSTS", "127.0.0.1", ["django_filepond_server.E010"]),
+        ("FILEPOND_SERVER_FETCH_DENIED_HOSTS", [""], ["django_filepond_server.E010"]),
+        ("FILEPOND_SERVER_FETCH_DENIED_HOSTS", [42], ["django_filepond_server.E010"]),
+        ("FILEPOND_SERVER_FETCH_CONNECT_TIMEOUT", 0, ["django_filepond_server.E011"]),
+        ("FILEPOND_SERVER_FETCH_READ_TIMEOUT", "5", ["django_filepond_server.E011"]),
+        ("FILEPOND_SERVER_FETCH_DEADLINE", -1, ["django_filepond_server.E011"]),
+        ("FILEPOND_SERVER_FETCH_MAX_REDIRECTS", -1, ["django_filepond_server.E012"]),
+        ("FILEPOND_SERVER_FETCH_MAX_SIZE", 0, ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_FETCH_ALLOWED_HOSTS", ["0.0.0.0/0"], ["django_filepond_server.W002"]),
+        ("FILEPOND_SERVER_FETCH_ALLOWED_HOSTS", ["::/0"], ["django_filepond_server.W002"]),
+    ],
+)
+def test_bad_fetch_settings(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert ids() == expected
+
+
+def test_good_fetch_settings_pass(settings):
+    settings.FILEPOND_SERVER_FETCH_ENABLED = True
+    settings.FILEPOND_SERVER_FETCH_ALLOWED_HOSTS = [
+        "intranet.example",
+        ".corp.example",
+        "10.0.0.0/8",
+    ]
+    settings.FILEPOND_SERVER_FETCH_DENIED_HOSTS = ("203.0.113.7",)
+    settings.FILEPOND_SERVER_FETCH_DEADLINE = 12.5
+    settings.FILEPOND_SERVER_FETCH_MAX_SIZE = 10_000
+    assert ids() == []

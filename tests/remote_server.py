@@ -1,0 +1,129 @@
+"""A real HTTP server on 127.0.0.1 for the fetch tests: files, redirects, drips, endless bodies."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: RemoteServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_body(self, body: bytes, content_type: str, **headers: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: C901  (one branch per scenario reads best here)
+        self.server.requests.append((self.path, dict(self.headers)))
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        path = url.path
+        if path == "/files/photo.png":
+            self.send_body(PNG, "image/png")
+        elif path == "/files/r%C3%A9sum%C3%A9%20100%25.pdf":
+            self.send_body(b"%PDF-1.4", "application/pdf")
+        elif path == "/download":
+            self.send_body(
+                b"report body",
+                "application/pdf; charset=binary",
+                Content_Disposition='attachment; filename="../report.pdf"',
+            )
+        elif path == "/download-star":
+            self.send_body(
+                b"resume body",
+                "application/pdf",
+                Content_Disposition=(
+                    "attachment; filename=\"fallback.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
+                ),
+            )
+        elif path == "/page.html":
+            self.send_body(b"<script>alert(1)</script>", "text/html")
+        elif path.startswith("/hops/"):
+            left = int(path.rsplit("/", 1)[1])
+            if left == 0:
+                self.send_body(PNG, "image/png")
+            else:
+                self.send_response(302)
+                self.send_header("Location", f"/hops/{left - 1}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+        elif path == "/redirect":
+            self.send_response(int(query.get("status", ["302"])[0]))
+            self.send_header("Location", query["to"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                if self.server.stopping.is_set():
+                    return
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.25)
+        elif path == "/endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()  # no length: the body ends when the connection does
+            block = b"e" * 65536
+            while not self.server.stopping.is_set():
+                try:
+                    self.wfile.write(block)
+                except OSError:
+                    return
+        elif path == "/huge-declared":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(10**12))
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.server.stopping.wait(10)
+        elif path == "/slow-headers":
+            self.server.stopping.wait(5)
+        elif path.startswith("/status/"):
+            self.send_response(int(path.rsplit("/", 1)[1]))
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"oops!")
+        else:
+            self.send_error(404)
+
+
+class RemoteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
