@@ -77,6 +77,10 @@ STATICFILES_DIRS = [("filepond", DEMO_DIR / "node_modules" / "filepond" / "dist"
 # Outside MEDIA_ROOT, so unchecked uploads can never be served as media.
 FILEPOND_SERVER_TEMP_DIR = VAR_DIR / "tmp"
 
+# Dropping a link or an image from another site imports it through /fp/?fetch=; the guard
+# refuses loopback, private and other internal addresses.
+FILEPOND_SERVER_FETCH_ENABLED = True
+
 # AllowAny lets anyone on the page upload, which is what a local demo wants. A real project
 # keeps DRF's default or sets FILEPOND_SERVER_PERMISSION_CLASSES per endpoint.
 REST_FRAMEWORK = {
