@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import BinaryIO
+from collections.abc import Mapping
+from typing import Any, BinaryIO
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 
-from django_filepond_server.exceptions import UploadIncomplete, UploadNotFound
+from django_filepond_server import signals
+from django_filepond_server.exceptions import (
+    UploadIncomplete,
+    UploadNotFound,
+    UploadNotOwned,
+    UploadRejected,
+)
 from django_filepond_server.models import (
     StoredUpload,
     TemporaryUpload,
@@ -19,15 +26,20 @@ from django_filepond_server.models import (
     lock_row,
 )
 from django_filepond_server.names import safe_name
+from django_filepond_server.ownership import owner_of
+from django_filepond_server.rules import UploadRules, detect_type, resolve_rules
 from django_filepond_server.storage import get_permanent_storage
 from django_filepond_server.temporary import TemporaryArea, get_temporary_area
+from django_filepond_server.transfers import is_expired
 
 __all__ = [
     "delete_stored_upload",
     "get_stored_upload",
     "get_stored_upload_file_data",
     "get_temporary_upload",
+    "store_submitted_uploads",
     "store_upload",
+    "submitted_upload_ids",
 ]
 
 # Errors of os.link() after which copying is the way to go (other filesystem, no hard links).
@@ -142,7 +154,23 @@ def _put(area: TemporaryArea, storage: Storage, upload_id: str, name: str) -> st
         return storage.save(name, File(f, name=name))
 
 
-def store_upload(upload_id: str, destination_file_path: str) -> StoredUpload:
+def _check_owner(upload: TemporaryUpload, request: Any, user: Any) -> None:
+    if request is not None and not owner_of(request).owns(upload):
+        raise UploadNotOwned(
+            f"Upload {upload.upload_id!r} does not belong to the user or session of this request."
+        )
+    if user is not None and (upload.owner_id is None or upload.owner_id != user.pk):
+        raise UploadNotOwned(f"Upload {upload.upload_id!r} does not belong to {user!s}.")
+
+
+def store_upload(
+    upload_id: str,
+    destination_file_path: str,
+    *,
+    request: Any = None,
+    user: Any = None,
+    rules: str | Mapping[str, Any] | UploadRules | None = None,
+) -> StoredUpload:
     """Promote the finished temporary upload ``upload_id`` into the permanent store.
 
     ``destination_file_path`` is relative to the store configured by
@@ -151,29 +179,46 @@ def store_upload(upload_id: str, destination_file_path: str) -> StoredUpload:
     leading ``/`` is dropped; a path that would escape the store raises
     :class:`~django.core.exceptions.SuspiciousFileOperation`.
 
+    Pass the ``request`` whose form submitted the id (or the ``user`` it must belong to) and
+    an upload made by anyone else raises :class:`UploadNotOwned`. Pass ``rules`` (a field
+    name of ``FILEPOND_SERVER_UPLOAD_RULES``, a mapping of rules, or
+    :class:`~django_filepond_server.rules.UploadRules`) to check the upload again here, so
+    the server never relies on the field the client said it used; a breach raises
+    :class:`UploadRejected`.
+
     On a local :class:`~django.core.files.storage.FileSystemStorage` the file is moved, not
     copied. The record keeps the name the storage really saved (storages pick another name
     when one is taken). It is all or nothing: if anything fails, the temporary upload is left
     intact, no :class:`~django_filepond_server.models.StoredUpload` row exists and no stored
-    file is left behind.
+    file is left behind. ``upload_stored`` is sent once the change is committed.
 
-    Raises :class:`~django_filepond_server.exceptions.UploadNotFound` for an unknown id and
-    :class:`~django_filepond_server.exceptions.UploadIncomplete` for a transfer still under way.
+    Raises :class:`~django_filepond_server.exceptions.UploadNotFound` for an unknown or expired
+    id and :class:`~django_filepond_server.exceptions.UploadIncomplete` for a transfer still
+    under way.
     """
     area = get_temporary_area()
     storage = get_permanent_storage()
-    saved: str | None = None
     get_temporary_upload(upload_id)
+    saved: str | None = None
     try:
         with transaction.atomic():
             # Lock first: on SQLite a read before the first write can deadlock two stores.
             if not lock_row(TemporaryUpload, upload_id):  # stored by a concurrent call
                 raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.")
             upload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
+            if is_expired(upload):
+                raise UploadNotFound(f"Temporary upload {upload_id!r} has expired.")
+            _check_owner(upload, request, user)
+            if upload.rejected:
+                raise UploadRejected(upload.rejected, upload.rejected_status or 415)
             if not upload.complete:
                 raise UploadIncomplete(
                     f"Upload {upload_id!r} has {upload.received} of {upload.upload_length} "
                     "bytes; it cannot be stored before it is complete."
+                )
+            if rules is not None:
+                resolve_rules(rules).check(
+                    upload.file_name, upload.received, upload.detected_type or _sniff(upload)
                 )
             name = _destination_name(destination_file_path, upload.file_name)
             saved = _put(area, storage, upload_id, name)
@@ -183,12 +228,54 @@ def store_upload(upload_id: str, destination_file_path: str) -> StoredUpload:
                 original_name=upload.file_name,
                 size=upload.received,
                 content_type=upload.content_type,
+                detected_type=upload.detected_type,
+                owner_id=upload.owner_id,
                 uploaded=upload.created,
             )
             upload.delete()
+            upload.upload_id = upload_id
             transaction.on_commit(lambda: area.delete(upload_id))
+            signals.send_on_commit(signals.upload_stored, stored, temporary_upload=upload)
     except BaseException:
         if saved is not None:
             storage.delete(saved)
         raise
     return stored
+
+
+def _sniff(upload: TemporaryUpload) -> str:
+    with get_temporary_area().open(upload.upload_id) as f:
+        return detect_type(f)
+
+
+def submitted_upload_ids(request: Any, field_name: str = "filepond") -> list[str]:
+    """The upload ids FilePond's hidden inputs submitted under ``field_name``, in order,
+    without the empty values of items that were never uploaded, and without repeats."""
+    return list(dict.fromkeys(value for value in request.POST.getlist(field_name) if value))
+
+
+def store_submitted_uploads(
+    request: Any,
+    field_name: str,
+    destination_file_path: str,
+    *,
+    rules: str | Mapping[str, Any] | UploadRules | None = None,
+) -> list[StoredUpload]:
+    """Store every upload a form submitted under ``field_name``, each checked to belong to
+    the submitting user or session (and against ``rules`` when given).
+
+    Every id is checked before anything is stored: one id that is unknown, expired,
+    unfinished, refused or someone else's raises, and nothing is stored.
+    """
+    ids = submitted_upload_ids(request, field_name)
+    for upload_id in ids:
+        upload = get_temporary_upload(upload_id)
+        if is_expired(upload):
+            raise UploadNotFound(f"Temporary upload {upload_id!r} has expired.")
+        _check_owner(upload, request, None)
+        if not upload.complete:
+            raise UploadIncomplete(f"Upload {upload_id!r} is not complete yet.")
+    return [
+        store_upload(upload_id, destination_file_path, request=request, rules=rules)
+        for upload_id in ids
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
@@ -13,6 +14,9 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from django_filepond_server.conf import DEFAULTS, ENDPOINT_KEYS
+from django_filepond_server.rules import RULE_KEYS
+
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 
 
 class Ids:
@@ -33,19 +37,17 @@ class Ids:
     FIELD_NAME = ("E004", "FILEPOND_SERVER_FIELD_NAME should be a non-empty string.", None)
     PERMISSIONS_SHAPE = (
         "E005",
-        "FILEPOND_SERVER_PERMISSION_CLASSES should be a dict mapping endpoint keys to lists of "
-        "permission classes.",
+        "{name} should be a dict mapping endpoint keys to lists of classes.",
         None,
     )
     PERMISSIONS_KEY = (
         "E006",
-        "FILEPOND_SERVER_PERMISSION_CLASSES has an unknown key {value!r}.",
+        "{name} has an unknown key {value!r}.",
         "Endpoint keys are: {keys}.",
     )
     PERMISSIONS_CLASS = (
         "E007",
-        "FILEPOND_SERVER_PERMISSION_CLASSES[{key!r}] should list permission classes or their "
-        "dotted paths; {value!r} cannot be imported.",
+        "{name}[{key!r}] should list classes or their dotted paths; {value!r} cannot be imported.",
         None,
     )
     DRF_MISSING = (
@@ -75,6 +77,31 @@ class Ids:
         "FILEPOND_SERVER_FETCH_ALLOWED_HOSTS contains {value!r}, which lets the fetch endpoint "
         "reach every internal address (SSRF).",
         "List only the hosts or networks that must be reachable.",
+    )
+    CHECK_OWNER = ("E013", "FILEPOND_SERVER_CHECK_OWNER should be True or False.", None)
+    UPLOAD_RULES = (
+        "E014",
+        "FILEPOND_SERVER_UPLOAD_RULES should map field names to dicts with the keys "
+        "max_size, types, extensions and match_extension; {problem}.",
+        None,
+    )
+    VALIDATORS = (
+        "E015",
+        "FILEPOND_SERVER_VALIDATORS should list callables or their dotted paths; {value!r} "
+        "cannot be imported.",
+        None,
+    )
+    DURATION = (
+        "E016",
+        "{name} should be a positive number of seconds or a timedelta; found {value!r}.",
+        None,
+    )
+    NO_SESSIONS = (
+        "W003",
+        "FILEPOND_SERVER_CHECK_OWNER is on but SessionMiddleware is not installed, so "
+        "anonymous visitors cannot own uploads and are refused.",
+        "Add django.contrib.sessions.middleware.SessionMiddleware to MIDDLEWARE, or require "
+        "authentication for the upload endpoints.",
     )
     TEMP_DIR_IN_MEDIA = (
         "W001",
@@ -135,9 +162,71 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if not isinstance(field_name, str) or not field_name:
         errors.append(_message(Error, Ids.FIELD_NAME))
 
-    errors.extend(_check_permissions(_setting("FILEPOND_SERVER_PERMISSION_CLASSES")))
+    for name in (
+        "FILEPOND_SERVER_PERMISSION_CLASSES",
+        "FILEPOND_SERVER_AUTHENTICATION_CLASSES",
+        "FILEPOND_SERVER_THROTTLE_CLASSES",
+    ):
+        errors.extend(_check_endpoint_classes(name, _setting(name)))
     errors.extend(_check_fetch())
+    errors.extend(_check_lifecycle())
     return errors
+
+
+def _check_lifecycle() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    check_owner = _setting("FILEPOND_SERVER_CHECK_OWNER")
+    if not isinstance(check_owner, bool):
+        errors.append(_message(Error, Ids.CHECK_OWNER))
+    elif check_owner and SESSION_MIDDLEWARE not in getattr(settings, "MIDDLEWARE", []):
+        errors.append(_message(Warning, Ids.NO_SESSIONS))
+    for name in ("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER", "FILEPOND_SERVER_MAX_BYTES_PER_OWNER"):
+        value = _setting(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            errors.append(_message(Error, Ids.SIZE, name=name, value=value))
+    for name in ("FILEPOND_SERVER_TEMPORARY_LIFETIME", "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT"):
+        value = _setting(name)
+        seconds = value.total_seconds() if isinstance(value, timedelta) else value
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            errors.append(_message(Error, Ids.DURATION, name=name, value=value))
+    problem = _rules_problem(_setting("FILEPOND_SERVER_UPLOAD_RULES"))
+    if problem:
+        errors.append(_message(Error, Ids.UPLOAD_RULES, problem=problem))
+    validators = _setting("FILEPOND_SERVER_VALIDATORS")
+    if isinstance(validators, str) or not isinstance(validators, Sequence):
+        errors.append(_message(Error, Ids.VALIDATORS, value=validators))
+    else:
+        for item in validators:
+            if callable(item):
+                continue
+            try:
+                import_string(item)
+            except (ImportError, TypeError, ValueError):
+                errors.append(_message(Error, Ids.VALIDATORS, value=item))
+    return errors
+
+
+def _rules_problem(rules: Any) -> str | None:
+    if not isinstance(rules, Mapping):
+        return f"found {type(rules).__name__}"
+    for field_name, entry in rules.items():
+        if not isinstance(entry, Mapping):
+            return f"{field_name!r} maps to {type(entry).__name__}"
+        unknown = set(entry) - RULE_KEYS
+        if unknown:
+            return f"{field_name!r} has unknown keys {sorted(unknown)}"
+        max_size = entry.get("max_size", 1)
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= 0:
+            return f"{field_name!r} has max_size {max_size!r}, not a positive integer"
+        for key in ("types", "extensions"):
+            value = entry.get(key)
+            if value is not None and (
+                isinstance(value, str)
+                or not isinstance(value, Sequence)
+                or not all(isinstance(item, str) and item for item in value)
+            ):
+                return f"{field_name!r} has {key} {value!r}, not a list of strings"
+    return None
 
 
 def _check_fetch() -> list[CheckMessage]:
@@ -182,19 +271,21 @@ def _covers_everything(entry: str) -> bool:
         return False
 
 
-def _check_permissions(mapping: Any) -> list[CheckMessage]:
+def _check_endpoint_classes(name: str, mapping: Any) -> list[CheckMessage]:
     if not isinstance(mapping, Mapping):
-        return [_message(Error, Ids.PERMISSIONS_SHAPE)]
+        return [_message(Error, Ids.PERMISSIONS_SHAPE, name=name)]
     errors: list[CheckMessage] = []
     for key, classes in mapping.items():
         if key not in ENDPOINT_KEYS:
             errors.append(
-                _message(Error, Ids.PERMISSIONS_KEY, value=key, keys=", ".join(ENDPOINT_KEYS))
+                _message(
+                    Error, Ids.PERMISSIONS_KEY, name=name, value=key, keys=", ".join(ENDPOINT_KEYS)
+                )
             )
             continue
         items = [classes] if isinstance(classes, (str, type)) else classes
         if not isinstance(items, Sequence):
-            errors.append(_message(Error, Ids.PERMISSIONS_CLASS, key=key, value=classes))
+            errors.append(_message(Error, Ids.PERMISSIONS_CLASS, name=name, key=key, value=classes))
             continue
         for item in items:
             if isinstance(item, type):
@@ -202,5 +293,7 @@ def _check_permissions(mapping: Any) -> list[CheckMessage]:
             try:
                 import_string(item)
             except (ImportError, TypeError, ValueError):
-                errors.append(_message(Error, Ids.PERMISSIONS_CLASS, key=key, value=item))
+                errors.append(
+                    _message(Error, Ids.PERMISSIONS_CLASS, name=name, key=key, value=item)
+                )
     return errors

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -41,6 +42,17 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_FETCH_READ_TIMEOUT": 10.0,
     "FILEPOND_SERVER_FETCH_DEADLINE": 60.0,
     "FILEPOND_SERVER_FETCH_MAX_SIZE": None,
+    "FILEPOND_SERVER_CHECK_OWNER": True,
+    "FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER": 100,
+    "FILEPOND_SERVER_MAX_BYTES_PER_OWNER": 10 * 1024 * MiB,
+    "FILEPOND_SERVER_UPLOAD_RULES": {},
+    "FILEPOND_SERVER_VALIDATORS": [],
+    "FILEPOND_SERVER_TEMPORARY_LIFETIME": 24 * 60 * 60,
+    "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT": 60 * 60,
+    "FILEPOND_SERVER_THROTTLE_CLASSES": {},
+    "FILEPOND_SERVER_AUTHENTICATION_CLASSES": {},
+    "FILEPOND_SERVER_CLAMD_ADDRESS": "unix:///run/clamav/clamd.ctl",
+    "FILEPOND_SERVER_CLAMD_TIMEOUT": 60.0,
 }
 
 
@@ -127,6 +139,66 @@ class Settings:
         """Largest remote file fetched, in bytes; defaults to the maximum upload size."""
         value = _get("FILEPOND_SERVER_FETCH_MAX_SIZE")
         return self.MAX_UPLOAD_SIZE if value is None else int(value)
+
+    @property
+    def CHECK_OWNER(self) -> bool:
+        """Whether only an upload's owner (user or session) may patch, resume, revert,
+        restore or store it."""
+        return bool(_get("FILEPOND_SERVER_CHECK_OWNER"))
+
+    @property
+    def MAX_UPLOADS_PER_OWNER(self) -> int:
+        """Temporary uploads one owner may hold at once."""
+        return _get("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_BYTES_PER_OWNER(self) -> int:
+        """Bytes of temporary uploads one owner may hold at once."""
+        return _get("FILEPOND_SERVER_MAX_BYTES_PER_OWNER")  # type: ignore[no-any-return]
+
+    @property
+    def UPLOAD_RULES(self) -> dict[str, Any]:
+        """Rules (max_size, types, extensions, match_extension) per FilePond field name."""
+        return _get("FILEPOND_SERVER_UPLOAD_RULES")  # type: ignore[no-any-return]
+
+    @property
+    def VALIDATORS(self) -> list[Any]:
+        """Callables (or dotted paths) run on every completed upload."""
+        return list(_get("FILEPOND_SERVER_VALIDATORS"))
+
+    @property
+    def TEMPORARY_LIFETIME(self) -> timedelta:
+        """How long a finished temporary upload is kept."""
+        return _duration(_get("FILEPOND_SERVER_TEMPORARY_LIFETIME"))
+
+    @property
+    def TRANSFER_IDLE_TIMEOUT(self) -> timedelta:
+        """How long a chunked transfer may go without a chunk before it is abandoned."""
+        return _duration(_get("FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT"))
+
+    @property
+    def THROTTLE_CLASSES(self) -> dict[str, Any]:
+        """Per-endpoint DRF throttle classes (dotted paths or classes)."""
+        return _get("FILEPOND_SERVER_THROTTLE_CLASSES")  # type: ignore[no-any-return]
+
+    @property
+    def AUTHENTICATION_CLASSES(self) -> dict[str, Any]:
+        """Per-endpoint DRF authentication classes (dotted paths or classes)."""
+        return _get("FILEPOND_SERVER_AUTHENTICATION_CLASSES")  # type: ignore[no-any-return]
+
+    @property
+    def CLAMD_ADDRESS(self) -> str:
+        """Where clamd listens, for the ClamAV validator."""
+        return _get("FILEPOND_SERVER_CLAMD_ADDRESS")  # type: ignore[no-any-return]
+
+    @property
+    def CLAMD_TIMEOUT(self) -> float:
+        """Seconds the ClamAV validator waits for clamd."""
+        return float(_get("FILEPOND_SERVER_CLAMD_TIMEOUT"))
+
+
+def _duration(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(seconds=value)
 
 
 conf = Settings()

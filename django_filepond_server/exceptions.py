@@ -26,6 +26,22 @@ class UploadIncomplete(FilePondServerError, ValueError):
     """The temporary upload has not received all of its bytes yet."""
 
 
+class UploadNotOwned(FilePondServerError, PermissionError):
+    """The upload belongs to another user or session than the one given."""
+
+
+class UploadRejected(FilePondServerError, ValueError):
+    """The upload breaks a rule (size, type, extension) or a validator refused it.
+
+    ``status_code`` is what the HTTP endpoints answer with; the message is for the user.
+    """
+
+    def __init__(self, message: str, status_code: int = 415) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
 # --- HTTP -------------------------------------------------------------------------------------
 
 
@@ -56,6 +72,18 @@ class UploadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = _("The file is too large.")
     default_code = "too_large"
+
+
+class PermissionRefused(APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("You are not allowed to do that.")
+    default_code = "permission_denied"
+
+
+class TooManyUploads(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = _("You have too many unfinished uploads.")
+    default_code = "too_many_uploads"
 
 
 class LengthRequired(APIException):

@@ -7,7 +7,10 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, StopUpload
 
+from django_filepond_server.exceptions import UploadRejected
 from django_filepond_server.models import new_upload_id
+from django_filepond_server.names import safe_name
+from django_filepond_server.rules import rules_for
 from django_filepond_server.temporary import TemporaryArea
 
 
@@ -33,12 +36,15 @@ class TemporaryAreaUploadHandler(FileUploadHandler):
     TOO_LARGE = "too_large"
     SEVERAL_FILES = "several_files"
 
-    def __init__(self, area: TemporaryArea, max_size: int, request: Any = None) -> None:
+    REJECTED = "rejected"
+
+    def __init__(self, area: TemporaryArea, request: Any = None) -> None:
         super().__init__(request)
         self.area = area
-        self.max_size = max_size
+        self.max_size = 0
         self.staged_ids: list[str] = []
         self.refusal: str | None = None
+        self.rejection: UploadRejected | None = None
         self._file: Any = None
         self._written = 0
 
@@ -47,6 +53,14 @@ class TemporaryAreaUploadHandler(FileUploadHandler):
         if self.staged_ids:
             self.refusal = self.SEVERAL_FILES
             raise StopUpload(connection_reset=True)
+        # The field's rules are known from the part's headers, before any byte is stored.
+        rules = rules_for(self.field_name)
+        self.max_size = rules.max_size
+        try:
+            rules.check_name(safe_name(self.file_name))
+        except UploadRejected as exc:
+            self.refusal, self.rejection = self.REJECTED, exc
+            raise StopUpload(connection_reset=True) from None
         upload_id = new_upload_id()
         self.staged_ids.append(upload_id)
         self._file = self.area.create(upload_id)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import shortuuid
+from django.conf import settings
 from django.db import models
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
@@ -50,6 +51,18 @@ class TemporaryUpload(models.Model):
     received = models.BigIntegerField(_("bytes received"), default=0)
     complete = models.BooleanField(_("complete"), default=False)
     content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    detected_type = models.CharField(_("detected type"), max_length=255, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    owner_token = models.CharField(_("owner session token"), max_length=64, blank=True)
+    rejected = models.TextField(_("rejected because"), blank=True)
+    rejected_status = models.PositiveSmallIntegerField(_("rejection status"), default=0)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("last activity"), auto_now=True)
 
@@ -57,6 +70,11 @@ class TemporaryUpload(models.Model):
         verbose_name = _("temporary upload")
         verbose_name_plural = _("temporary uploads")
         ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["owner"], name="filepond_tmp_owner"),
+            models.Index(fields=["owner_token"], name="filepond_tmp_token"),
+            models.Index(fields=["updated"], name="filepond_tmp_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.upload_id})"
@@ -70,6 +88,15 @@ class StoredUpload(models.Model):
     original_name = models.CharField(_("original name"), max_length=255)
     size = models.BigIntegerField(_("size"))
     content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    detected_type = models.CharField(_("detected type"), max_length=255, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     uploaded = models.DateTimeField(_("uploaded"))
     stored = models.DateTimeField(_("stored"), auto_now_add=True)
 

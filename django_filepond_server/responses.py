@@ -59,7 +59,7 @@ def _read_span(f: BinaryIO, first: int, length: int) -> Iterator[bytes]:
 
 def file_response(
     request: HttpRequest,
-    f: BinaryIO,
+    f: BinaryIO | None,
     *,
     size: int,
     name: str,
@@ -73,15 +73,18 @@ def file_response(
     if attachment:
         content_type = "application/octet-stream"
 
+    if f is None:  # HEAD: the headers a GET would carry, no body
+        response: HttpResponse | StreamingHttpResponse = HttpResponse(content_type=content_type)
+        response["Content-Length"] = str(size)
+        return _with_file_headers(response, name, attachment, allow_ranges)
+
     byte_range = None
     if allow_ranges and "HTTP_RANGE" in request.META:
         try:
             byte_range = _parse_range(request.META["HTTP_RANGE"], size)
         except exceptions.RangeNotSatisfiable:
             f.close()
-            response: HttpResponse | StreamingHttpResponse = plain_text(
-                str(exceptions.RangeNotSatisfiable.default_detail), 416
-            )
+            response = plain_text(str(exceptions.RangeNotSatisfiable.default_detail), 416)
             response["Content-Range"] = f"bytes */{size}"
             return response
 
@@ -95,7 +98,13 @@ def file_response(
         )
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
-    if allow_ranges:
+    return _with_file_headers(response, name, attachment, allow_ranges)
+
+
+def _with_file_headers(
+    response: HttpResponse | StreamingHttpResponse, name: str, attachment: bool, ranges: bool
+) -> HttpResponse | StreamingHttpResponse:
+    if ranges:
         response["Accept-Ranges"] = "bytes"
     response["Content-Disposition"] = content_disposition(name, attachment=attachment)
     response["X-Content-Type-Options"] = "nosniff"

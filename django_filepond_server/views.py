@@ -3,155 +3,32 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import OperationalError
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
-from django.http.multipartparser import MultiPartParserError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
-from rest_framework.settings import api_settings
-from rest_framework.views import APIView
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from django_filepond_server import exceptions, fetch, transfers
 from django_filepond_server.conf import conf
+from django_filepond_server.endpoint import FilePondEndpoint, check_upload_length, header_int
 from django_filepond_server.handlers import StagedFile, TemporaryAreaUploadHandler
-from django_filepond_server.models import (
-    StoredUpload,
-    TemporaryUpload,
-    is_valid_upload_id,
-    new_upload_id,
-)
+from django_filepond_server.models import StoredUpload, new_upload_id
 from django_filepond_server.names import decode_header_name
-from django_filepond_server.permissions import permission_classes_for
+from django_filepond_server.ownership import check_limits, owner_for_new_upload
 from django_filepond_server.responses import file_response, plain_text
+from django_filepond_server.rules import rules_for
 from django_filepond_server.storage import get_permanent_storage
 from django_filepond_server.temporary import get_temporary_area
 
-_DIGITS = re.compile(r"^[0-9]{1,19}$")
 #: Longest DELETE body read when looking for an upload id.
 MAX_REVERT_BODY = 1024
 #: Longest URL the fetch endpoint accepts.
 MAX_FETCH_URL = 4096
 #: Room for multipart boundaries and part headers on top of the file and metadata.
 MULTIPART_OVERHEAD = 64 * 1024
-
-
-class PlainTextRenderer(BaseRenderer):
-    media_type = "text/plain"
-    format = "txt"
-    charset = "utf-8"
-
-    def render(
-        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
-    ) -> Any:
-        return str(data).encode(self.charset)
-
-
-class PlainTextNegotiation(BaseContentNegotiation):
-    """FilePond reads status and body text, whatever its ``Accept`` says; never answer 406."""
-
-    def select_parser(self, request: Any, parsers: Any) -> Any:
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
-        return (renderers[0], renderers[0].media_type)
-
-
-def plain_text_exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse | None:
-    """DRF's exception handler, answering with the one-sentence detail as ``text/plain``.
-
-    Errors Django raises while reading a bad request body become 4xx answers too.
-    """
-    if isinstance(exc, RequestDataTooBig):
-        exc = exceptions.UploadTooLarge(_("The form fields sent with the file are too large."))
-    elif isinstance(exc, (MultiPartParserError, SuspiciousOperation)):
-        exc = exceptions.BadUploadRequest(_("The multipart request body could not be read."))
-    elif isinstance(exc, UnreadablePostError):
-        exc = exceptions.BadUploadRequest(_("The request body ended early; send it again."))
-    elif isinstance(exc, OperationalError) and "database is locked" in str(exc):
-        # SQLite lets one writer in at a time; another request's chunk held it too long.
-        exc = exceptions.ServerBusy()
-    response = drf_exception_handler(exc, context)
-    if response is None:
-        return None
-    data = response.data
-    detail = data.get("detail", data) if isinstance(data, dict) else data
-    if isinstance(detail, list):
-        detail = " ".join(str(item) for item in detail)
-    text = plain_text(str(detail), response.status_code)
-    for header in ("WWW-Authenticate", "Retry-After", "Allow"):
-        if header in response:
-            text[header] = response[header]
-    return text
-
-
-def header_int(request: HttpRequest, header: str, *, required: bool = True) -> int | None:
-    """A non-negative whole-number header, or a 400 saying what is wrong with it."""
-    raw = request.headers.get(header)
-    if raw is None or raw.strip() == "":
-        if not required:
-            return None
-        raise exceptions.BadUploadRequest(
-            _("The %(header)s header is missing.") % {"header": header}
-        )
-    raw = raw.strip()
-    if not _DIGITS.match(raw):
-        raise exceptions.BadUploadRequest(
-            _("The %(header)s header must be a whole number of bytes.") % {"header": header}
-        )
-    return int(raw)
-
-
-def check_upload_length(length: int) -> None:
-    if length > conf.MAX_UPLOAD_SIZE:
-        raise exceptions.UploadTooLarge(
-            _("The file is larger than the maximum upload size of %(max)d bytes.")
-            % {"max": conf.MAX_UPLOAD_SIZE}
-        )
-
-
-class FilePondEndpoint(APIView):
-    """Base of the endpoints: settings read per request, errors as plain text."""
-
-    #: HTTP method -> key of ``FILEPOND_SERVER_PERMISSION_CLASSES``.
-    permission_keys: dict[str, str] = {}
-    renderer_classes = [PlainTextRenderer]
-    content_negotiation_class = PlainTextNegotiation
-    parser_classes: list[Any] = []
-
-    def get_authenticators(self) -> list[Any]:
-        return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
-
-    def get_permissions(self) -> list[Any]:
-        key = self.permission_keys.get(self.request.method or "")
-        if key is None:  # a method this endpoint does not serve: DRF answers 405
-            return []
-        return [permission() for permission in permission_classes_for(key)]
-
-    def get_exception_handler(self) -> Any:
-        return plain_text_exception_handler
-
-    def upload_id_from(self, request: Request, path_id: str | None, *query_keys: str) -> str:
-        """The id from the path, else from the first query key present; validated."""
-        upload_id = path_id
-        if not upload_id:
-            for key in query_keys:
-                if request.query_params.get(key):
-                    upload_id = request.query_params[key]
-                    break
-        if not upload_id:
-            raise exceptions.BadUploadRequest(_("The request does not say which upload it is for."))
-        if not is_valid_upload_id(upload_id):
-            raise exceptions.InvalidUploadId()
-        return upload_id
 
 
 class ProcessView(FilePondEndpoint):
@@ -182,9 +59,7 @@ class ProcessView(FilePondEndpoint):
                 check_upload_length(content_length)
             # Stream file parts straight into the temporary area, even when authentication
             # (DRF's CSRF check) is what first parses the body.
-            self.handler = TemporaryAreaUploadHandler(
-                get_temporary_area(), conf.MAX_UPLOAD_SIZE, django_request
-            )
+            self.handler = TemporaryAreaUploadHandler(get_temporary_area(), django_request)
             try:
                 django_request.upload_handlers = [self.handler]
             except AttributeError:  # already parsed by middleware: stage what it parsed
@@ -198,11 +73,15 @@ class ProcessView(FilePondEndpoint):
 
     def post(self, request: Request) -> HttpResponse:
         django_request = request._request
+        owner = owner_for_new_upload(request)
+        check_limits(owner, int(request.META.get("CONTENT_LENGTH") or 0))
         files = django_request.FILES
         post = django_request.POST
         handler = self.handler
+        if handler is not None and handler.rejection is not None:
+            raise handler.rejection
         if handler is not None and handler.refusal == handler.TOO_LARGE:
-            check_upload_length(conf.MAX_UPLOAD_SIZE + 1)
+            check_upload_length(handler.max_size + 1, handler.max_size)
         parts = [(name, f) for name, items in files.lists() for f in items]
         if len(parts) > 1 or (handler is not None and handler.refusal == handler.SEVERAL_FILES):
             raise exceptions.BadUploadRequest(
@@ -214,10 +93,14 @@ class ProcessView(FilePondEndpoint):
         if parts:
             field_name, uploaded = parts[0]
             metadata = self.metadata(post, field_name)
-            upload_id = self.stage(uploaded)
-            upload = transfers.create_from_staged(
-                upload_id, uploaded.name or "", uploaded.size or 0, field_name, metadata
-            )
+            upload_id = self.stage(uploaded, field_name)
+            try:
+                upload = transfers.create_from_staged(
+                    upload_id, uploaded.name or "", uploaded.size or 0, field_name, metadata, owner
+                )
+            except BaseException:
+                get_temporary_area().delete(upload_id)
+                raise
             return plain_text(upload.upload_id)
 
         upload_length = header_int(django_request, "Upload-Length", required=False)
@@ -228,14 +111,16 @@ class ProcessView(FilePondEndpoint):
         check_upload_length(upload_length)
         field_name = self.chunked_field_name(post)
         metadata = self.metadata(post, field_name)
-        upload = transfers.start_chunked(upload_length, field_name, metadata)
+        check_limits(owner, upload_length)
+        upload = transfers.start_chunked(upload_length, field_name, metadata, owner)
         return plain_text(upload.upload_id)
 
-    def stage(self, uploaded: Any) -> str:
+    def stage(self, uploaded: Any, field_name: str) -> str:
         """The temporary-area id of the file part, copying it there if middleware parsed it."""
         if isinstance(uploaded, StagedFile):
             return uploaded.upload_id
-        check_upload_length(uploaded.size or 0)
+        rules = rules_for(field_name)
+        check_upload_length(uploaded.size or 0, rules.max_size)
         upload_id = new_upload_id()
         area = get_temporary_area()
         with area.create(upload_id) as out:
@@ -305,6 +190,7 @@ class PatchView(FilePondEndpoint):
         raw_name = request.headers.get("Upload-Name")
         upload = transfers.receive_chunk(
             upload_id,
+            request,
             offset=offset,
             upload_length=upload_length,
             content_length=content_length,
@@ -320,7 +206,7 @@ class PatchView(FilePondEndpoint):
 
     def head(self, request: Request, upload_id: str | None = None) -> HttpResponse:
         upload_id = self.upload_id_from(request, upload_id, "patch", "id")
-        upload = transfers.get_offset(upload_id)
+        upload = transfers.get_offset(upload_id, request)
         response = plain_text("", 200)
         response["Upload-Offset"] = str(upload.received)
         response["Upload-Length"] = str(upload.upload_length)
@@ -346,7 +232,7 @@ class RevertView(FilePondEndpoint):
         if body_id:
             upload_id = body_id
         upload_id = self.upload_id_from(request, upload_id, "revert", "id")
-        transfers.revert(upload_id)
+        transfers.revert(upload_id, request)
         return plain_text("", 204)
 
 
@@ -357,12 +243,7 @@ class RestoreView(FilePondEndpoint):
 
     def get(self, request: Request, upload_id: str | None = None) -> HttpResponseBase:
         upload_id = self.upload_id_from(request, upload_id, "restore", "id")
-        try:
-            upload = TemporaryUpload.objects.get(pk=upload_id)
-        except TemporaryUpload.DoesNotExist:
-            raise exceptions.UnknownUpload() from None
-        if not upload.complete:
-            raise exceptions.UploadConflict(_("That upload has not finished yet."))
+        upload = transfers.get_restorable(upload_id, request)
         try:
             f = get_temporary_area().open(upload_id)
         except FileNotFoundError:
@@ -425,30 +306,35 @@ class FetchView(FilePondEndpoint):
             raise exceptions.BadUploadRequest(_("Say which URL to fetch."))
         if len(url) > MAX_FETCH_URL:
             raise exceptions.BadUploadRequest(_("That URL is too long."))
-        cap = conf.FETCH_MAX_SIZE
+        owner = owner_for_new_upload(request)
+        check_limits(owner, 0)
+        cap = min(conf.FETCH_MAX_SIZE, rules_for(None).max_size)
         remote = fetch.open_remote(url)
         try:
-            if remote.length is not None and remote.length > cap:
-                raise fetch.too_large(cap)
+            if remote.length is not None:
+                if remote.length > cap:
+                    raise fetch.too_large(cap)
+                check_limits(owner, remote.length)
             upload = transfers.create_from_stream(
-                remote.chunks(cap), remote.file_name, remote.content_type
+                remote.chunks(cap), remote.file_name, remote.content_type, owner
             )
         finally:
             remote.close()
+        if not fetch.content_matches_declared(remote.content_type, upload.detected_type):
+            transfers.revert(upload.upload_id, request)
+            raise exceptions.UploadRejected(
+                _("The remote file's content (%(detected)s) is not the %(declared)s it claims.")
+                % {"detected": upload.detected_type, "declared": remote.content_type}
+            )
+        head = request.method == "HEAD"
         response = file_response(
             request._request,
-            get_temporary_area().open(upload.upload_id),
+            None if head else get_temporary_area().open(upload.upload_id),
             size=upload.received,
             name=upload.file_name,
             content_type=upload.content_type,
         )
         response["X-Content-Transfer-Id"] = upload.upload_id
-        if request.method == "HEAD":
-            response.close()
-            head = HttpResponse(status=200)
-            for header, value in response.items():
-                head[header] = value
-            return head
         return response
 
 

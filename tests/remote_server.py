@@ -7,7 +7,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+from tests.helpers import tiny_png
+
+PNG = tiny_png(padding=2048)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -37,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(b"%PDF-1.4", "application/pdf")
         elif path == "/download":
             self.send_body(
-                b"report body",
+                b"%PDF-1.4 report body",
                 "application/pdf; charset=binary",
                 Content_Disposition='attachment; filename="../report.pdf"',
             )

@@ -350,11 +350,12 @@ def test_a_body_without_content_length_is_refused(client, start_chunked):
 
 def test_a_failed_start_leaves_no_file(monkeypatch, upload_dirs):
     from django_filepond_server import transfers
+    from django_filepond_server.ownership import Owner
 
     def fail(**kwargs):
         raise RuntimeError("insert failed")
 
     monkeypatch.setattr(TemporaryUpload.objects, "create", fail)
     with pytest.raises(RuntimeError):
-        transfers.start_chunked(10, "filepond", {})
+        transfers.start_chunked(10, "filepond", {}, Owner(token="t"))
     assert list(upload_dirs["tmp"].iterdir()) == []

@@ -24,7 +24,8 @@ def connect(live_server) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 
 
-def start(live_server, length: int) -> str:
+def start(live_server, length: int) -> tuple[str, str]:
+    """Start a transfer; returns its id and the session cookie that owns it."""
     conn = connect(live_server)
     boundary = "xyzzy"
     body = (
@@ -40,12 +41,14 @@ def start(live_server, length: int) -> str:
     response = conn.getresponse()
     assert response.status == 200
     upload_id = response.read().decode()
+    cookie = response.getheader("Set-Cookie").split(";", 1)[0]
     conn.close()
-    return upload_id
+    return upload_id, cookie
 
 
-def patch_headers(offset: int, length: int, size: int) -> dict[str, str]:
+def patch_headers(offset: int, length: int, size: int, cookie: str) -> dict[str, str]:
     return {
+        "Cookie": cookie,
         "Content-Type": "application/offset+octet-stream",
         "Content-Length": str(size),
         "Upload-Offset": str(offset),
@@ -54,9 +57,11 @@ def patch_headers(offset: int, length: int, size: int) -> dict[str, str]:
     }
 
 
-def send_patch(live_server, upload_id: str, offset: int, length: int, body: bytes):
+def send_patch(live_server, upload, offset: int, length: int, body: bytes):
+    upload_id, cookie = upload
     conn = connect(live_server)
-    conn.request("PATCH", f"/fp/?patch={upload_id}", body, patch_headers(offset, length, len(body)))
+    headers = patch_headers(offset, length, len(body), cookie)
+    conn.request("PATCH", f"/fp/?patch={upload_id}", body, headers)
     response = conn.getresponse()
     result = (response.status, response.getheader("Upload-Offset"), response.read())
     conn.close()
@@ -68,11 +73,12 @@ def test_a_retry_racing_a_slow_chunk_neither_corrupts_nor_drops_data(live_server
     on to the next chunk. The retry must wait for the slow one, be acknowledged without a
     second write, and the next chunk must land after it."""
     length = 2 * N
-    upload_id = start(live_server, length)
+    upload = start(live_server, length)
+    upload_id = upload[0]
 
     slow = connect(live_server)
     slow.putrequest("PATCH", f"/fp/?patch={upload_id}")
-    for name, value in patch_headers(0, length, N).items():
+    for name, value in patch_headers(0, length, N, upload[1]).items():
         slow.putheader(name, value)
     slow.endheaders()
     slow.send(CHUNK_A[: N // 2])
@@ -81,8 +87,8 @@ def test_a_retry_racing_a_slow_chunk_neither_corrupts_nor_drops_data(live_server
     results: dict[str, tuple] = {}
 
     def retry_then_next() -> None:
-        results["retry"] = send_patch(live_server, upload_id, 0, length, CHUNK_A)
-        results["next"] = send_patch(live_server, upload_id, N, length, CHUNK_B)
+        results["retry"] = send_patch(live_server, upload, 0, length, CHUNK_A)
+        results["next"] = send_patch(live_server, upload, N, length, CHUNK_B)
 
     worker = threading.Thread(target=retry_then_next)
     worker.start()
@@ -107,11 +113,12 @@ def test_a_retry_racing_a_slow_chunk_neither_corrupts_nor_drops_data(live_server
 
 def test_two_identical_patches_at_once_write_the_chunk_once(live_server):
     length = N
-    upload_id = start(live_server, length)
+    upload = start(live_server, length)
+    upload_id = upload[0]
     results: list[tuple] = []
 
     def send() -> None:
-        results.append(send_patch(live_server, upload_id, 0, length, CHUNK_A))
+        results.append(send_patch(live_server, upload, 0, length, CHUNK_A))
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     for t in threads:
@@ -126,12 +133,13 @@ def test_two_identical_patches_at_once_write_the_chunk_once(live_server):
 
 def test_a_client_that_goes_away_mid_chunk_leaves_nothing_behind(live_server):
     length = 2 * N
-    upload_id = start(live_server, length)
-    assert send_patch(live_server, upload_id, 0, length, CHUNK_A)[0] == 204
+    upload = start(live_server, length)
+    upload_id = upload[0]
+    assert send_patch(live_server, upload, 0, length, CHUNK_A)[0] == 204
 
     broken = connect(live_server)
     broken.putrequest("PATCH", f"/fp/?patch={upload_id}")
-    for name, value in patch_headers(N, length, N).items():
+    for name, value in patch_headers(N, length, N, upload[1]).items():
         broken.putheader(name, value)
     broken.endheaders()
     broken.send(CHUNK_B[:1000])
@@ -144,6 +152,6 @@ def test_a_client_that_goes_away_mid_chunk_leaves_nothing_behind(live_server):
     assert TemporaryUpload.objects.get(pk=upload_id).received == N
     assert get_temporary_area().size(upload_id) == N
     # The resumed chunk completes the file.
-    assert send_patch(live_server, upload_id, N, length, CHUNK_B)[1] == str(2 * N)
+    assert send_patch(live_server, upload, N, length, CHUNK_B)[1] == str(2 * N)
     with get_temporary_area().open(upload_id) as f:
         assert f.read() == CHUNK_A + CHUNK_B

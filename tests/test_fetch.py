@@ -81,7 +81,7 @@ def test_head_answers_the_same_headers_and_no_body(client, remote, allow_local):
 
 def test_name_from_content_disposition_is_sanitised(client, remote, allow_local):
     response = fetch(client, f"{remote.base}/download?id=7")
-    assert body_of(response) == b"report body"
+    assert body_of(response) == b"%PDF-1.4 report body"
     assert response["Content-Disposition"] == 'inline; filename="report.pdf"'
     assert response["Content-Type"] == "application/pdf"
 

@@ -1,0 +1,104 @@
+"""Who a temporary upload belongs to: the user when authenticated, otherwise the session.
+
+The session holds a random owner token (created on the first upload, so the session is
+created if there is none yet). Django keeps session data when a visitor logs in, so uploads
+made before logging in stay theirs afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
+
+from django_filepond_server import exceptions
+from django_filepond_server.conf import conf
+from django_filepond_server.models import TemporaryUpload
+
+SESSION_KEY = "_filepond_server_owner"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The requester as an owner: a user id, a session token, or both."""
+
+    user_id: Any = None
+    token: str = ""
+
+    @property
+    def known(self) -> bool:
+        return self.user_id is not None or bool(self.token)
+
+    def uploads(self) -> Q:
+        """Filter for the temporary uploads this owner made."""
+        if self.user_id is not None:
+            return Q(owner_id=self.user_id)
+        return Q(owner_token=self.token, owner__isnull=True)
+
+    def owns(self, upload: TemporaryUpload) -> bool:
+        if upload.owner_id is not None and upload.owner_id == self.user_id:
+            return True
+        return bool(
+            upload.owner_token
+            and self.token
+            and constant_time_compare(upload.owner_token, self.token)
+        )
+
+
+def owner_of(request: Any, *, create: bool = False) -> Owner:
+    """The owner a request stands for; ``create`` starts the session token if missing."""
+    user = getattr(request, "user", None)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    session = getattr(request, "session", None)
+    token = ""
+    if session is not None:
+        token = session.get(SESSION_KEY, "")
+        if not token and create:
+            token = secrets.token_urlsafe(32)
+            session[SESSION_KEY] = token
+    return Owner(user_id, token)
+
+
+def owner_for_new_upload(request: Any) -> Owner:
+    """The owner of an upload this request starts; refused if there is no way to know one."""
+    owner = owner_of(request, create=True)
+    if conf.CHECK_OWNER and not owner.known:
+        raise exceptions.PermissionRefused(
+            _("Uploads need a session or a logged-in user; enable cookies and try again.")
+        )
+    return owner
+
+
+def may_access(request: Any, upload: TemporaryUpload) -> bool:
+    """Whether ``request`` may patch, resume, revert or restore ``upload``."""
+    return not conf.CHECK_OWNER or owner_of(request).owns(upload)
+
+
+def check_limits(owner: Owner, new_bytes: int) -> None:
+    """Refuse a new upload of ``new_bytes`` that would pass the owner's limits."""
+    if not owner.known:
+        return
+    totals = TemporaryUpload.objects.filter(owner.uploads()).aggregate(
+        count=Count("pk"), size=Coalesce(Sum(Coalesce("upload_length", "received")), 0)
+    )
+    if totals["count"] >= conf.MAX_UPLOADS_PER_OWNER:
+        raise exceptions.TooManyUploads(
+            _(
+                "You already have %(count)d unfinished uploads, the most allowed; submit or "
+                "remove some first."
+            )
+            % {"count": totals["count"]}
+        )
+    if totals["size"] + new_bytes > conf.MAX_BYTES_PER_OWNER:
+        raise exceptions.UploadTooLarge(
+            _(
+                "This file would take your temporary uploads past the limit of %(max)d "
+                "bytes; submit or remove some first."
+            )
+            % {"max": conf.MAX_BYTES_PER_OWNER}
+        )
