@@ -102,6 +102,10 @@ def _destination_name(destination_file_path: str, original_name: str) -> str:
         )
     keep_name = destination_file_path.endswith("/")
     parts = [part for part in destination_file_path.split("/") if part not in ("", ".")]
+    if any(char < " " or char == "\x7f" for char in destination_file_path):
+        raise SuspiciousFileOperation(
+            f"The destination {destination_file_path!r} contains control characters."
+        )
     if ".." in parts:
         raise SuspiciousFileOperation(
             f"The destination {destination_file_path!r} would escape the storage."

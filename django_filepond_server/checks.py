@@ -10,7 +10,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
 from django_filepond_server.conf import DEFAULTS, ENDPOINT_KEYS
@@ -126,7 +126,7 @@ def _setting(name: str) -> Any:
     return getattr(settings, name, DEFAULTS[name])
 
 
-@register(Tags.compatibility)
+@register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
 
@@ -201,7 +201,7 @@ def _check_lifecycle() -> list[CheckMessage]:
                 continue
             try:
                 import_string(item)
-            except (ImportError, TypeError, ValueError):
+            except (ImportError, TypeError, ValueError, AttributeError):
                 errors.append(_message(Error, Ids.VALIDATORS, value=item))
     return errors
 
@@ -292,7 +292,7 @@ def _check_endpoint_classes(name: str, mapping: Any) -> list[CheckMessage]:
                 continue
             try:
                 import_string(item)
-            except (ImportError, TypeError, ValueError):
+            except (ImportError, TypeError, ValueError, AttributeError):
                 errors.append(
                     _message(Error, Ids.PERMISSIONS_CLASS, name=name, key=key, value=item)
                 )

@@ -115,6 +115,7 @@ class FilePondEndpoint(APIView):
     renderer_classes = [PlainTextRenderer]
     content_negotiation_class = PlainTextNegotiation
     parser_classes: list[Any] = []
+    metadata_class = None  # OPTIONS is not part of FilePond's protocol: 405
     _endpoint_key: str | None = None
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:

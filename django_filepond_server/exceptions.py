@@ -17,8 +17,8 @@ class FilePondServerError(Exception):
 class UploadNotFound(FilePondServerError, ObjectDoesNotExist, LookupError):
     """No upload with that id exists (or the id is not a valid upload id).
 
-    It is an :class:`~django.core.exceptions.ObjectDoesNotExist`, so code written for
-    ``StoredUpload.DoesNotExist``-style handling keeps working.
+    It is an :class:`~django.core.exceptions.ObjectDoesNotExist` (so ``except
+    ObjectDoesNotExist`` catches it) and a :class:`LookupError`.
     """
 
 

@@ -15,7 +15,8 @@ UPLOAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 
 def new_upload_id() -> str:
-    """An unguessable id of 22 characters from ``[A-Za-z0-9]`` (shortuuid, 128 bits)."""
+    """An unguessable id: a random UUID4 (122 random bits) written as 22 shortuuid characters,
+    all within ``[A-Za-z0-9]``."""
     return shortuuid.uuid()
 
 

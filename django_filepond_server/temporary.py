@@ -1,7 +1,8 @@
 """The temporary upload area: where bytes live between the first byte and ``store_upload``.
 
-It sits behind :class:`TemporaryArea` so that another implementation (object storage shared by
-several app servers) can replace the local one. Callers validate upload ids before they reach it.
+It sits behind :class:`TemporaryArea`, the interface another implementation (object storage
+shared by several app servers) will provide; today :func:`get_temporary_area` always returns
+the local one. Callers validate upload ids before they reach it.
 """
 
 from __future__ import annotations

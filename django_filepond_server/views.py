@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -22,6 +23,8 @@ from django_filepond_server.responses import file_response, plain_text
 from django_filepond_server.rules import rules_for
 from django_filepond_server.storage import get_permanent_storage
 from django_filepond_server.temporary import get_temporary_area
+
+logger = logging.getLogger(__name__)
 
 #: Longest DELETE body read when looking for an upload id.
 MAX_REVERT_BODY = 1024
@@ -74,7 +77,9 @@ class ProcessView(FilePondEndpoint):
     def post(self, request: Request) -> HttpResponse:
         django_request = request._request
         owner = owner_for_new_upload(request)
-        check_limits(owner, int(request.META.get("CONTENT_LENGTH") or 0))
+        # Before reading the body, with what the request's size says at least; exactly below.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        check_limits(owner, max(0, declared - conf.MAX_METADATA_SIZE - MULTIPART_OVERHEAD))
         files = django_request.FILES
         post = django_request.POST
         handler = self.handler
@@ -95,6 +100,7 @@ class ProcessView(FilePondEndpoint):
             metadata = self.metadata(post, field_name)
             upload_id = self.stage(uploaded, field_name)
             try:
+                check_limits(owner, uploaded.size or 0)
                 upload = transfers.create_from_staged(
                     upload_id, uploaded.name or "", uploaded.size or 0, field_name, metadata, owner
                 )
@@ -151,10 +157,12 @@ class ProcessView(FilePondEndpoint):
             )
         try:
             metadata = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise exceptions.BadUploadRequest(_("The file's metadata is not valid JSON.")) from None
         if not isinstance(metadata, dict):
             raise exceptions.BadUploadRequest(_("The file's metadata must be a JSON object."))
+        if "\\u0000" in json.dumps(metadata):  # PostgreSQL's jsonb cannot store NUL
+            raise exceptions.BadUploadRequest(_("The file's metadata contains a NUL character."))
         return metadata
 
 
@@ -275,7 +283,8 @@ class LoadView(FilePondEndpoint):
             raise exceptions.UnknownUpload(
                 _("The stored file of that upload is missing.")
             ) from None
-        except OSError:
+        except Exception:  # any failure of the storage backend (network, credentials...)
+            logger.exception("Could not open stored upload %s", stored.pk)
             raise exceptions.StorageUnavailable() from None
         return file_response(
             request._request,

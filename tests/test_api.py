@@ -107,8 +107,14 @@ def test_store_at_the_top_of_the_store(process, destination):
 
 
 def test_store_sanitises_an_explicit_file_name(process):
-    stored = api.store_upload(process(), "d/\x07bell\x1f.txt")
-    assert stored.file.name == "d/bell.txt"
+    stored = api.store_upload(process(), "d/ ..hidden. ")
+    assert stored.file.name == "d/hidden"
+
+
+@pytest.mark.parametrize("destination", ["d/\x07bell.txt", "d\x1f/x.txt", "d/x\x7f"])
+def test_store_refuses_control_characters(process, destination):
+    with pytest.raises(SuspiciousFileOperation, match="control characters"):
+        api.store_upload(process(), destination)
 
 
 def test_store_of_an_unknown_upload(process):

@@ -48,6 +48,11 @@ def test_the_test_settings_pass():
             {"GET_LOAD": 12},
             ["django_filepond_server.E007"],
         ),
+        (
+            "FILEPOND_SERVER_PERMISSION_CLASSES",
+            {"GET_LOAD": [12]},
+            ["django_filepond_server.E007"],
+        ),
     ],
 )
 def test_a_bad_value_is_reported_with_its_id(settings, name, value, expected):

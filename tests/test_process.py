@@ -191,3 +191,22 @@ def test_a_body_already_parsed_by_middleware_is_still_staged(client, settings, m
     assert upload.file_name == "early.txt"
     with get_temporary_area().open(upload.upload_id) as f:
         assert f.read() == b"parsed early"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "The file's metadata is not valid JSON."),
+        ('{"a": "nul \\u0000 byte"}', "The file's metadata contains a NUL character."),
+    ],
+)
+def test_hostile_metadata_is_a_400(client, settings, metadata, message):
+    settings.FILEPOND_SERVER_MAX_METADATA_SIZE = 100_000
+    response = client.post("/fp/", {"filepond": [metadata, SimpleUploadedFile("a.txt", b"x")]})
+    assert response.status_code == 400
+    assert response.content.decode() == message
+
+
+@pytest.mark.parametrize("url", ["/fp/", "/fp/process/", "/fp/load/", "/fp/revert/"])
+def test_options_is_not_served(client, url):
+    assert client.options(url).status_code == 405

@@ -201,3 +201,42 @@ def test_load_when_the_storage_fails_is_a_503(client, process, monkeypatch):
     assert response.content.decode() == (
         "The server could not read or write the file storage. Try again later."
     )
+
+
+def test_load_when_the_storage_raises_anything_is_a_503(client, process, monkeypatch):
+    from django.core.files.storage import storages
+
+    upload_id = process(b"abc")
+    store_upload(upload_id, "x/")
+
+    class BackendError(Exception):
+        pass
+
+    def broken(self, name, mode="rb"):
+        raise BackendError("AccessDenied: s3://bucket/key at 10.0.0.5")
+
+    monkeypatch.setattr(type(storages["default"]), "open", broken)
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 503
+    assert "10.0.0.5" not in response.content.decode()
+
+
+def test_an_unread_range_answer_still_closes_its_file(process, monkeypatch):
+    from django.core.files.storage import storages
+    from django.test import Client
+
+    upload_id = process(b"0123456789")
+    store_upload(upload_id, "x/")
+    opened = []
+    real_open = type(storages["default"]).open
+
+    def tracking_open(self, name, mode="rb"):
+        f = real_open(self, name, mode)
+        opened.append(f)
+        return f
+
+    monkeypatch.setattr(type(storages["default"]), "open", tracking_open)
+    response = Client().get(f"/fp/?load={upload_id}", headers={"Range": "bytes=1-2"})
+    assert response.status_code == 206
+    response.close()
+    assert opened and opened[0].closed

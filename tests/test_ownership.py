@@ -1,0 +1,224 @@
+"""Uploads belong to a user or a session; nobody else can touch them, and owners have limits."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import urllib.error
+import urllib.request
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from django_filepond_server import api
+from django_filepond_server.exceptions import UploadNotOwned
+from django_filepond_server.models import StoredUpload, TemporaryUpload
+from django_filepond_server.temporary import get_temporary_area
+from tests.conftest import StreamReadingClient
+from tests.helpers import body_of
+
+pytestmark = pytest.mark.django_db
+
+
+class Browser:
+    """One visitor over real HTTP, with its own cookie jar (its own session)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def send(self, method: str, path: str, body: bytes | None = None, **headers: str):
+        request = urllib.request.Request(self.base + path, data=body, method=method)
+        for name, value in headers.items():
+            request.add_header(name.replace("_", "-"), value)
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read(), error.headers
+
+    def upload(self, content: bytes, name: str = "a.txt") -> str:
+        boundary = "b0undary"
+        part = f'--{boundary}\r\nContent-Disposition: form-data; name="filepond"'
+        head = f'{part}\r\n\r\n{{}}\r\n{part}; filename="{name}"\r\n\r\n'.encode()
+        body = head + content + f"\r\n--{boundary}--\r\n".encode()
+        status, text, _ = self.send(
+            "POST", "/fp/", body, Content_Type=f"multipart/form-data; boundary={boundary}"
+        )
+        assert status == 200, text
+        return text.decode()
+
+    def start(self, length: int) -> str:
+        boundary = "b0undary"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
+            f"--{boundary}--\r\n"
+        ).encode()
+        status, text, _ = self.send(
+            "POST",
+            "/fp/",
+            body,
+            Content_Type=f"multipart/form-data; boundary={boundary}",
+            Upload_Length=str(length),
+        )
+        assert status == 200, text
+        return text.decode()
+
+    def patch(self, upload_id: str, body: bytes, offset: int, length: int):
+        return self.send(
+            "PATCH",
+            f"/fp/?patch={upload_id}",
+            body,
+            Content_Type="application/offset+octet-stream",
+            Upload_Offset=str(offset),
+            Upload_Length=str(length),
+            Upload_Name="part.bin",
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_visitor_cannot_touch_anothers_uploads_over_http(live_server):
+    alice, mallory = Browser(live_server.url), Browser(live_server.url)
+    finished = alice.upload(b"alice's file")
+    transfer = alice.start(20)
+    assert alice.patch(transfer, b"0123456789", 0, 20)[0] == 204
+
+    not_found = b"No upload with that id was found."
+    assert mallory.patch(transfer, b"XXXXXXXXXX", 10, 20)[:2] == (404, not_found)
+    assert mallory.send("HEAD", f"/fp/?patch={transfer}")[0] == 404
+    assert mallory.send("GET", f"/fp/?restore={finished}")[:2] == (404, not_found)
+    assert mallory.send("DELETE", "/fp/", finished.encode())[:2] == (404, not_found)
+    assert mallory.send("DELETE", "/fp/", transfer.encode())[0] == 404
+
+    # Alice's uploads are untouched and still hers.
+    status, _, headers = alice.send("HEAD", f"/fp/?patch={transfer}")
+    assert (status, headers["Upload-Offset"]) == (200, "10")
+    assert alice.patch(transfer, b"abcdefghij", 10, 20)[0] == 204
+    assert alice.send("GET", f"/fp/?restore={finished}")[:2] == (200, b"alice's file")
+    with get_temporary_area().open(transfer) as f:
+        assert f.read() == b"0123456789abcdefghij"
+    assert alice.send("DELETE", "/fp/", finished.encode())[0] == 204
+
+
+def test_users_own_their_uploads(process):
+    ada, bob = StreamReadingClient(), StreamReadingClient()
+    ada.force_login(User.objects.create_user("ada"))
+    bob.force_login(User.objects.create_user("bob"))
+    response = ada.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("a.txt", b"ada")]})
+    upload_id = response.content.decode()
+    assert TemporaryUpload.objects.get(pk=upload_id).owner.username == "ada"
+    assert bob.get(f"/fp/?restore={upload_id}").status_code == 404
+    assert body_of(ada.get(f"/fp/?restore={upload_id}")) == b"ada"
+
+
+def test_uploads_made_before_logging_in_stay_yours(client, process):
+    upload_id = process(b"mine")
+    User.objects.create_user("carol", password="pw")
+    assert client.login(username="carol", password="pw")
+    assert body_of(client.get(f"/fp/?restore={upload_id}")) == b"mine"
+
+
+def test_the_check_can_be_relaxed_for_cross_device_flows(process, settings):
+    upload_id = process(b"shared")
+    settings.FILEPOND_SERVER_CHECK_OWNER = False
+    other = StreamReadingClient()
+    assert body_of(other.get(f"/fp/?restore={upload_id}")) == b"shared"
+
+
+def test_without_sessions_anonymous_uploads_are_refused(client, settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "Session" not in m and "auth" not in m]
+    response = client.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("a.txt", b"x")]})
+    assert response.status_code == 403
+    assert response.content.decode() == (
+        "Uploads need a session or a logged-in user; enable cookies and try again."
+    )
+    assert not TemporaryUpload.objects.exists()
+
+
+class FakeRequest:
+    """What store_upload reads from a request: its user and session."""
+
+    def __init__(self, client) -> None:
+        from django.contrib.auth.models import AnonymousUser
+        from django.contrib.sessions.backends.db import SessionStore
+
+        self.session = SessionStore(client.cookies["sessionid"].value)
+        self.user = AnonymousUser()
+        self.POST = None
+
+
+def test_store_upload_checks_the_request(client, process):
+    upload_id = process(b"x")
+    stranger = StreamReadingClient()
+    stranger.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("b.txt", b"y")]})
+    with pytest.raises(UploadNotOwned, match="does not belong to the user or session"):
+        api.store_upload(upload_id, "x/", request=FakeRequest(stranger))
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+    stored = api.store_upload(upload_id, "x/", request=FakeRequest(client))
+    assert stored.upload_id == upload_id
+
+
+def test_store_upload_checks_the_user():
+    ada, bob = User.objects.create_user("ada"), User.objects.create_user("bob")
+    client = StreamReadingClient()
+    client.force_login(ada)
+    upload_id = client.post(
+        "/fp/", {"filepond": ["{}", SimpleUploadedFile("a.txt", b"x")]}
+    ).content.decode()
+    with pytest.raises(UploadNotOwned, match="does not belong to bob"):
+        api.store_upload(upload_id, "x/", user=bob)
+    stored = api.store_upload(upload_id, "x/", user=ada)
+    assert stored.owner == ada
+
+
+def test_store_submitted_uploads_stores_all_or_nothing(client, process, rf):
+    mine = [process(b"1", name="one.txt"), process(b"2", name="two.txt")]
+    stranger = StreamReadingClient()
+    theirs = stranger.post(
+        "/fp/", {"filepond": ["{}", SimpleUploadedFile("t.txt", b"t")]}
+    ).content.decode()
+
+    def form_request(ids):
+        request = rf.post("/form/", {"filepond": ids})
+        own = FakeRequest(client)
+        request.session, request.user = own.session, own.user
+        return request
+
+    with pytest.raises(UploadNotOwned):
+        api.store_submitted_uploads(form_request([*mine, theirs]), "filepond", "docs/")
+    assert not StoredUpload.objects.exists()
+
+    stored = api.store_submitted_uploads(form_request([mine[0], "", mine[1]]), "filepond", "docs/")
+    assert [s.original_name for s in stored] == ["one.txt", "two.txt"]
+
+
+def test_limit_on_open_uploads_per_owner(client, process, settings):
+    settings.FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER = 2
+    process()
+    process()
+    response = client.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("c.txt", b"c")]})
+    assert response.status_code == 429
+    assert response.content.decode() == (
+        "You already have 2 unfinished uploads, the most allowed; submit or remove some first."
+    )
+    # Another visitor is not affected.
+    other = StreamReadingClient()
+    response = other.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("d.txt", b"d")]})
+    assert response.status_code == 200
+
+
+def test_limit_on_temporary_bytes_per_owner(client, process, settings):
+    settings.FILEPOND_SERVER_MAX_BYTES_PER_OWNER = 100
+    process(b"x" * 60)
+    response = client.post("/fp/", {"filepond": "{}"}, headers={"Upload-Length": "50"})
+    assert response.status_code == 413
+    assert response.content.decode() == (
+        "This file would take your temporary uploads past the limit of 100 bytes; submit or "
+        "remove some first."
+    )
+    assert (
+        client.post("/fp/", {"filepond": "{}"}, headers={"Upload-Length": "40"}).status_code == 200
+    )
