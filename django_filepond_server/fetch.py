@@ -25,7 +25,6 @@ from django.utils.translation import gettext as _
 
 from django_filepond_server import exceptions
 from django_filepond_server.conf import conf
-from django_filepond_server.names import is_active_content
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -312,12 +311,3 @@ def open_remote(url: str) -> RemoteFile:
             )
         return RemoteFile(response, connection, url, deadline)
     raise FetchFailed(_("The remote server redirected too many times."))
-
-
-def content_matches_declared(declared: str, detected: str) -> bool:
-    """Whether the bytes are what the remote server's ``Content-Type`` said they are.
-
-    Only a claim that hides content a browser would run (HTML, SVG, XML, script) behind a
-    harmless type counts as a contradiction; servers label ordinary files loosely.
-    """
-    return not declared or not is_active_content(detected) or is_active_content(declared)

@@ -115,6 +115,15 @@ def content_matches_extension(name: str, detected: str) -> bool:
     )
 
 
+def content_matches_declared(declared: str, detected: str) -> bool:
+    """Whether bytes sniffed as ``detected`` are what a declared ``Content-Type`` says.
+
+    Only a declaration that hides content a browser would run (HTML, SVG, XML, script) behind
+    a harmless type counts as a contradiction; servers label ordinary files loosely.
+    """
+    return not declared or not is_active_content(detected) or is_active_content(declared)
+
+
 def _rules_from_mapping(value: Mapping[str, Any], base: UploadRules, where: str) -> UploadRules:
     unknown = set(value) - RULE_KEYS
     if unknown:

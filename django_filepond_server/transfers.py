@@ -25,7 +25,7 @@ from django_filepond_server.models import (
 )
 from django_filepond_server.names import guess_type, safe_name
 from django_filepond_server.ownership import Owner, may_access
-from django_filepond_server.rules import detect_type, rules_for
+from django_filepond_server.rules import content_matches_declared, detect_type, rules_for
 from django_filepond_server.temporary import get_temporary_area
 from django_filepond_server.validators import run_validators
 
@@ -109,14 +109,15 @@ def create_from_staged(
 def create_from_stream(
     pieces: Iterable[bytes], file_name: str | None, content_type: str | None, owner: Owner
 ) -> TemporaryUpload:
-    """Write ``pieces`` to a new temporary upload and record it as complete.
+    """Write ``pieces`` (a fetched file) to a new temporary upload and record it as complete.
 
-    If reading ``pieces`` raises (a cap, a timeout), the partial file is removed and the
-    exception propagates.
+    If reading ``pieces`` raises (a cap, a timeout), or the bytes are active content that the
+    declared ``content_type`` hides, the file is removed and the exception propagates.
     """
     upload_id = new_upload_id()
     area = get_temporary_area()
     name = safe_name(file_name)
+    declared_type = content_type or ""
     size = 0
     try:
         rules_for(None).check_name(name)
@@ -137,6 +138,11 @@ def create_from_stream(
                 **_owned_fields(owner),
             )
             _discard_if_rejected(finish(upload))
+            if not content_matches_declared(declared_type, upload.detected_type):
+                raise UploadRejected(
+                    _("The remote file's content (%(detected)s) is not the %(declared)s it claims.")
+                    % {"detected": upload.detected_type, "declared": declared_type}
+                )
             upload.save()
         return upload
     except BaseException:

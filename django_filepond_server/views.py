@@ -329,12 +329,6 @@ class FetchView(FilePondEndpoint):
             )
         finally:
             remote.close()
-        if not fetch.content_matches_declared(remote.content_type, upload.detected_type):
-            transfers.revert(upload.upload_id, request)
-            raise exceptions.UploadRejected(
-                _("The remote file's content (%(detected)s) is not the %(declared)s it claims.")
-                % {"detected": upload.detected_type, "declared": remote.content_type}
-            )
         head = request.method == "HEAD"
         response = file_response(
             request._request,

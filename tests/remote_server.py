@@ -51,6 +51,8 @@ class Handler(BaseHTTPRequestHandler):
                     "attachment; filename=\"fallback.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
                 ),
             )
+        elif path == "/disguised.png":
+            self.send_body(b"<html><script>alert(1)</script></html>", "image/png")
         elif path == "/page.html":
             self.send_body(b"<script>alert(1)</script>", "text/html")
         elif path.startswith("/hops/"):

@@ -149,3 +149,63 @@ def test_good_fetch_settings_pass(settings):
     settings.FILEPOND_SERVER_FETCH_DEADLINE = 12.5
     settings.FILEPOND_SERVER_FETCH_MAX_SIZE = 10_000
     assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FILEPOND_SERVER_CHECK_OWNER", 1, ["django_filepond_server.E013"]),
+        ("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER", 0, ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_MAX_BYTES_PER_OWNER", "1GB", ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_UPLOAD_RULES", [], ["django_filepond_server.E014"]),
+        ("FILEPOND_SERVER_UPLOAD_RULES", {"avatar": 5}, ["django_filepond_server.E014"]),
+        ("FILEPOND_SERVER_UPLOAD_RULES", {"a": {"size": 5}}, ["django_filepond_server.E014"]),
+        ("FILEPOND_SERVER_UPLOAD_RULES", {"a": {"max_size": -5}}, ["django_filepond_server.E014"]),
+        (
+            "FILEPOND_SERVER_UPLOAD_RULES",
+            {"a": {"types": "image/*"}},
+            ["django_filepond_server.E014"],
+        ),
+        ("FILEPOND_SERVER_VALIDATORS", "x.y", ["django_filepond_server.E015"]),
+        ("FILEPOND_SERVER_VALIDATORS", ["no.such.validator"], ["django_filepond_server.E015"]),
+        ("FILEPOND_SERVER_TEMPORARY_LIFETIME", 0, ["django_filepond_server.E016"]),
+        ("FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT", "1h", ["django_filepond_server.E016"]),
+        ("FILEPOND_SERVER_THROTTLE_CLASSES", {"POST_X": []}, ["django_filepond_server.E006"]),
+        (
+            "FILEPOND_SERVER_AUTHENTICATION_CLASSES",
+            {"GET_LOAD": ["no.Such"]},
+            ["django_filepond_server.E007"],
+        ),
+    ],
+)
+def test_bad_lifecycle_settings(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert ids() == expected
+
+
+def test_upload_rules_message_says_what_is_wrong(settings):
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"avatar": {"max_size": 10, "typos": []}}
+    (message,) = check_settings()
+    assert message.msg.endswith("'avatar' has unknown keys ['typos'].")
+
+
+def test_owner_check_without_sessions_is_a_warning(settings):
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "sessions" not in m]
+    assert "django_filepond_server.W003" in ids()
+    settings.FILEPOND_SERVER_CHECK_OWNER = False
+    assert "django_filepond_server.W003" not in ids()
+
+
+def test_good_lifecycle_settings_pass(settings):
+    from datetime import timedelta
+
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {
+        "default": {"max_size": 10_000_000},
+        "avatar": {"types": ["image/*"], "extensions": [".png"], "match_extension": True},
+    }
+    settings.FILEPOND_SERVER_VALIDATORS = ["django_filepond_server.clamav.scan", print]
+    settings.FILEPOND_SERVER_TEMPORARY_LIFETIME = timedelta(hours=2)
+    settings.FILEPOND_SERVER_THROTTLE_CLASSES = {
+        "POST_PROCESS": ["rest_framework.throttling.AnonRateThrottle"]
+    }
+    assert ids() == []

@@ -363,3 +363,15 @@ def test_an_unknown_host_is_502(client, fetch_on, monkeypatch):
     response = fetch(client, "http://no-such-host.invalid/")
     assert response.status_code == 502
     assert response.content.decode() == "The remote host could not be found."
+
+
+def test_a_remote_file_whose_content_contradicts_its_type_is_refused(
+    client, remote, allow_local, upload_dirs
+):
+    response = fetch(client, f"{remote.base}/disguised.png")
+    assert response.status_code == 415
+    assert response.content.decode() == (
+        "The remote file's content (text/html) is not the image/png it claims."
+    )
+    assert not TemporaryUpload.objects.exists()
+    assert temporary_files(upload_dirs) == []
