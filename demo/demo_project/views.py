@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from demo_project.forms import DocumentForm
 from demo_project.models import Document
 from django_filepond_server.api import delete_stored_upload, store_upload
-from django_filepond_server.exceptions import UploadNotFound
+from django_filepond_server.exceptions import UploadNotFound, UploadNotOwned
 from django_filepond_server.models import TemporaryUpload
 
 FIELD = "filepond"
@@ -46,15 +46,15 @@ def finished_temporary_ids(ids: Iterable[str]) -> list[str]:
     return [upload_id for upload_id in ids if upload_id in found]
 
 
-def store_new_files(document: Document, ids: Iterable[str]) -> None:
-    """Store the finished temporary uploads among ``ids`` and attach them to ``document``.
+def store_new_files(request: HttpRequest, document: Document, ids: Iterable[str]) -> None:
+    """Store the visitor's finished temporary uploads among ``ids`` and attach them.
 
-    Anything else (a stale id, another page's leftovers, a made-up value) is ignored.
+    Anything else (a stale id, someone else's upload, a made-up value) is ignored.
     """
     for upload_id in finished_temporary_ids(ids):
         try:
-            stored = store_upload(upload_id, DESTINATION)
-        except UploadNotFound:  # reverted or stored by another request meanwhile
+            stored = store_upload(upload_id, DESTINATION, request=request)
+        except (UploadNotFound, UploadNotOwned):  # gone meanwhile, or not this visitor's
             continue
         document.files.add(stored)
 
@@ -89,7 +89,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             # No surrounding transaction: each API call is all-or-nothing for its row and its
             # file, which a rollback of an outer transaction could not undo on disk.
             doc = form.save()
-            store_new_files(doc, ids)
+            store_new_files(request, doc, ids)
             return redirect(doc)
         # Give the files back to FilePond so nothing has to be uploaded twice.
         files = limbo(finished_temporary_ids(ids))
@@ -125,7 +125,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         ids = submitted_ids(request)
         if form.is_valid():
             form.save()
-            store_new_files(doc, ids)
+            store_new_files(request, doc, ids)
             # A stored ("local") file removed in FilePond is just missing from the submit.
             # (FilePond also sends a revert for one larger than chunkSize; the app refuses
             # it, as the id is not a temporary upload.) Deleting last keeps files if storing

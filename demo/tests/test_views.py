@@ -210,3 +210,18 @@ def test_demo_settings_pass_the_apps_checks() -> None:
 
     messages = [m for m in checks.run_checks() if m.id and "filepond" in m.id]
     assert messages == []
+
+
+@pytest.mark.django_db
+def test_another_visitors_upload_is_never_stored(client: Client) -> None:
+    from django_filepond_server.models import StoredUpload, TemporaryUpload
+
+    stranger = Client()
+    theirs = upload(stranger, b"not yours", "theirs.txt")
+    mine = upload(client, b"mine", "mine.txt")
+
+    response = client.post("/", {"title": "Grab", "filepond": [mine, theirs]})
+
+    assert response.status_code == 302
+    assert list(StoredUpload.objects.values_list("original_name", flat=True)) == ["mine.txt"]
+    assert TemporaryUpload.objects.filter(pk=theirs).exists()
