@@ -253,6 +253,10 @@ class RemoteFile:
             except (OSError, http.client.HTTPException):
                 raise FetchFailed(_("The connection to the remote server failed.")) from None
             if not piece:
+                if self.length is not None and received < self.length:
+                    raise FetchFailed(
+                        _("The remote server closed the connection before sending the whole file.")
+                    )
                 return
             received += len(piece)
             if received > cap:

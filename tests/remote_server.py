@@ -93,6 +93,14 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(block)
                 except OSError:
                     return
+        elif path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "10000")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"t" * 3000)
+            self.close_connection = True
         elif path == "/huge-declared":
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -375,3 +375,15 @@ def test_a_remote_file_whose_content_contradicts_its_type_is_refused(
     )
     assert not TemporaryUpload.objects.exists()
     assert temporary_files(upload_dirs) == []
+
+
+def test_a_body_cut_short_of_its_content_length_is_not_kept(
+    client, remote, allow_local, upload_dirs
+):
+    response = fetch(client, f"{remote.base}/truncated")
+    assert response.status_code == 502
+    assert response.content.decode() == (
+        "The remote server closed the connection before sending the whole file."
+    )
+    assert not TemporaryUpload.objects.exists()
+    assert temporary_files(upload_dirs) == []
