@@ -3,6 +3,9 @@
 Everything the server writes (SQLite database, temporary area, permanent store) goes under the
 directory named by ``FILEPOND_BENCH_DIR``, which ``core.py`` creates and removes. The temporary
 area and the store share that directory's filesystem, so ``store_upload`` is a hard-link move.
+
+``benchmarks/fetch.py`` turns the fetch endpoint on through the ``FILEPOND_BENCH_*`` variables
+read at the end; when they are absent (``core.py``) the app's defaults apply.
 """
 
 from __future__ import annotations
@@ -60,3 +63,18 @@ REST_FRAMEWORK = {
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The fetch endpoint, for benchmarks/fetch.py. Each variable sets one setting only when present,
+# so core.py, which sets none, runs against the app's defaults (fetch off).
+if "FILEPOND_BENCH_FETCH_ENABLED" in os.environ:
+    FILEPOND_SERVER_FETCH_ENABLED = os.environ["FILEPOND_BENCH_FETCH_ENABLED"] == "1"
+if "FILEPOND_BENCH_FETCH_ALLOWED_HOSTS" in os.environ:
+    # Comma-separated; the benchmark's remote server is on loopback, which fetch refuses unless
+    # it is listed here.
+    FILEPOND_SERVER_FETCH_ALLOWED_HOSTS = [
+        host for host in os.environ["FILEPOND_BENCH_FETCH_ALLOWED_HOSTS"].split(",") if host
+    ]
+if "FILEPOND_BENCH_FETCH_DEADLINE" in os.environ:
+    FILEPOND_SERVER_FETCH_DEADLINE = float(os.environ["FILEPOND_BENCH_FETCH_DEADLINE"])
+if "FILEPOND_BENCH_MAX_UPLOAD_SIZE" in os.environ:
+    FILEPOND_SERVER_MAX_UPLOAD_SIZE = int(os.environ["FILEPOND_BENCH_MAX_UPLOAD_SIZE"])

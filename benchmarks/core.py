@@ -10,6 +10,8 @@ For each size a random file is written to disk and sent with FilePond's chunked 
 speed and the peak resident memory (``VmHWM``) of the gunicorn worker during that phase. The
 exit status is non-zero only when a protocol or checksum check fails; the figures are for
 people to read, never pass/fail.
+
+``fetch.py`` imports the server, worker-memory and work-directory pieces from here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import contextlib
 import hashlib
 import http.client
+import http.cookies
 import os
 import shutil
 import signal
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -118,8 +121,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(work_dir: str) -> dict[str, str]:
-    """The environment of ``migrate`` and gunicorn: bench settings, package importable."""
+def server_env(work_dir: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of ``migrate`` and gunicorn: bench settings, package importable.
+
+    ``extra`` adds variables that ``bench_settings.py`` turns into settings (see there).
+    """
     env = dict(os.environ)
     # The benchmark directory holds bench_settings/bench_urls; the repository root makes the
     # package importable even when it is not pip-installed.
@@ -129,6 +135,7 @@ def server_env(work_dir: str) -> dict[str, str]:
     env["FILEPOND_BENCH_DIR"] = work_dir
     # gunicorn >= 25.1 puts its control socket here instead of under the shared $HOME.
     env["XDG_RUNTIME_DIR"] = work_dir
+    env.update(extra or {})
     return env
 
 
@@ -140,16 +147,17 @@ def log_tail(path: str, lines: int = 30) -> str:
 class Server:
     """A gunicorn master with one sync worker serving ``bench_urls``."""
 
-    def __init__(self, work_dir: str, port: int) -> None:
+    def __init__(self, work_dir: str, port: int, env: Mapping[str, str] | None = None) -> None:
         self.work_dir = work_dir
         self.port = port
+        self.env = server_env(work_dir, env)
         self.log_path = os.path.join(work_dir, "gunicorn.log")
         self.process: subprocess.Popen[bytes] | None = None
 
     def migrate(self) -> None:
         subprocess.run(
             [sys.executable, "-m", "django", "migrate", "--verbosity", "0"],
-            env=server_env(self.work_dir),
+            env=self.env,
             check=True,
         )
 
@@ -172,7 +180,7 @@ class Server:
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                command, env=server_env(self.work_dir), stdout=log, stderr=subprocess.STDOUT
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -209,7 +217,66 @@ class Server:
             self.process.wait()
 
 
+@contextlib.contextmanager
+def work_directory() -> Iterator[str]:
+    """A fresh directory under ``$TMPDIR`` for one run, removed afterwards whatever happens."""
+    work_dir = tempfile.mkdtemp(prefix="filepond-bench-")
+    try:
+        yield work_dir
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_server(
+    work_dir: str, port: int, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """A migrated, started and ready :class:`Server`, stopped on the way out."""
+    server = Server(work_dir, port or free_port(), env)
+    try:
+        server.migrate()
+        server.start()
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
 # --- The client: FilePond's requests over http.client -----------------------------------------
+
+
+class BrowserConnection(http.client.HTTPConnection):
+    """A connection to the server that sends back the cookies it sets, as a browser does.
+
+    An upload belongs to the session that started it, so without the session cookie every
+    request after the first one of an upload is refused.
+    """
+
+    def __init__(self, port: int) -> None:
+        super().__init__("127.0.0.1", port, timeout=SERVER_TIMEOUT)
+        self.cookies = http.cookies.SimpleCookie()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        encode_chunked: bool = False,
+    ) -> None:
+        headers = dict(headers or {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(
+                f"{name}={morsel.coded_value}" for name, morsel in self.cookies.items()
+            )
+        super().request(method, url, body=body, headers=headers, encode_chunked=encode_chunked)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        response = super().getresponse()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            self.cookies.load(header)
+        return response
 
 
 def expect_status(response: http.client.HTTPResponse, what: str, *statuses: int) -> bytes:
@@ -385,7 +452,7 @@ def run_size(server: Server, work_dir: str, size: int, chunk_size: int) -> SizeR
     print(f"{run.label} ({size:,} bytes, sha256 {expected[:16]}...)", flush=True)
     # Looked up per size: gunicorn replaces a worker that died during an earlier size.
     worker = server.worker()
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=SERVER_TIMEOUT)
+    conn = BrowserConnection(server.port)
     try:
         with phase(run, worker, "upload", size):
             upload_id = upload(conn, path, size, chunk_size)
@@ -463,20 +530,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def warm_up(server: Server) -> None:
+    """One request, so that the URLconf and views are imported before anything is measured
+    and the idle figure is the worker as it sits between requests."""
+    conn = BrowserConnection(server.port)
+    send(conn, "GET", "/fp/").read()
+    conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    work_dir = tempfile.mkdtemp(prefix="filepond-bench-")
-    server = Server(work_dir, args.port or free_port())
-    try:
-        server.migrate()
-        server.start()
-        server.wait_ready()
+    with work_directory() as work_dir, running_server(work_dir, args.port) as server:
         worker = server.worker()
-        # One request first, so that the URLconf and views are imported before anything is
-        # measured and the idle figure is the worker as it sits between requests.
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=SERVER_TIMEOUT)
-        send(conn, "GET", "/fp/").read()
-        conn.close()
+        warm_up(server)
         idle_rss = worker.rss()
         print(
             f"gunicorn worker pid {worker.pid} on 127.0.0.1:{server.port}, "
@@ -489,18 +555,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"server log (last lines):\n{log_tail(server.log_path)}")
             return 1
         return 0
-    finally:
-        server.stop()
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    # Unwinds through main()'s ``finally``, so a killed benchmark still stops gunicorn.
+def exit_on_sigterm(signum: int, frame: Any) -> None:
+    # Unwinds through main()'s ``with`` blocks, so a killed benchmark still stops gunicorn and
+    # removes its directory (``fetch.py`` installs it too).
     raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         sys.exit(main())
     except KeyboardInterrupt:
