@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import posixpath
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
@@ -13,7 +15,9 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 
 from django_filepond_server import signals
+from django_filepond_server.conf import conf
 from django_filepond_server.exceptions import (
+    StorageFailed,
     UploadIncomplete,
     UploadNotFound,
     UploadNotOwned,
@@ -28,7 +32,7 @@ from django_filepond_server.models import (
 from django_filepond_server.names import safe_name
 from django_filepond_server.ownership import owner_of
 from django_filepond_server.rules import UploadRules, detect_type, resolve_rules
-from django_filepond_server.storage import get_permanent_storage
+from django_filepond_server.storage import get_permanent_storage, open_stored
 from django_filepond_server.temporary import TemporaryArea, get_temporary_area
 from django_filepond_server.transfers import is_expired
 
@@ -68,17 +72,26 @@ def get_stored_upload(upload_id: str) -> StoredUpload:
 
 def get_stored_upload_file_data(stored_upload: StoredUpload) -> tuple[str, BinaryIO]:
     """``(name, file)`` of a stored upload: the client's file name and the stored bytes,
-    open for reading. The file streams from the storage; close it when done."""
-    f = get_permanent_storage().open(stored_upload.file.name, "rb")
-    return stored_upload.original_name, f  # type: ignore[return-value]
+    open for reading. The file streams from the storage (S3 and SFTP included); close it when
+    done. A failure of the storage raises :class:`StorageFailed`."""
+    try:
+        f = open_stored(stored_upload.file.name)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise StorageFailed(
+            f"Could not open {stored_upload.file.name!r} in the permanent store "
+            f"{conf.STORAGE!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return stored_upload.original_name, f
 
 
 def delete_stored_upload(upload_id: str, delete_file: bool = False) -> bool:
     """Delete the record of a stored upload, and its file when ``delete_file`` is true.
 
     The file is deleted inside the transaction that deletes the row: if the storage refuses,
-    the exception propagates and the row stays, so no row points at a missing file and no file
-    is silently kept. Returns ``True``.
+    :class:`StorageFailed` is raised and the row stays, so no row points at a missing file and
+    no file is silently kept. Returns ``True``.
     """
     get_stored_upload(upload_id)
     with transaction.atomic():
@@ -88,7 +101,13 @@ def delete_stored_upload(upload_id: str, delete_file: bool = False) -> bool:
         name = stored.file.name
         stored.delete()
         if delete_file:
-            get_permanent_storage().delete(name)
+            try:
+                get_permanent_storage().delete(name)
+            except Exception as exc:
+                raise StorageFailed(
+                    f"Could not delete {name!r} from the permanent store {conf.STORAGE!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
     return True
 
 
@@ -154,8 +173,26 @@ def _put(area: TemporaryArea, storage: Storage, upload_id: str, name: str) -> st
         except OSError as exc:
             if exc.errno not in _NO_LINK:
                 raise
-    with area.open(upload_id) as f:
-        return storage.save(name, File(f, name=name))
+    name = _free_name(storage, name)
+    try:
+        with area.open(upload_id) as f:
+            return storage.save(name, File(f, name=name))
+    except BaseException:
+        # A backend may leave a partial object behind; the name was free, so it is ours.
+        with contextlib.suppress(Exception):
+            storage.delete(name)
+        raise
+
+
+def _free_name(storage: Storage, name: str) -> str:
+    """A name not taken in ``storage``, even where the backend would overwrite (S3's
+    ``file_overwrite`` default): a stored upload never replaces another one's bytes."""
+    name = storage.get_available_name(name)
+    directory, base = posixpath.split(name)
+    root, ext = posixpath.splitext(base)
+    while storage.exists(name):
+        name = posixpath.join(directory, storage.get_alternative_name(root, ext))
+    return name
 
 
 def _check_owner(upload: TemporaryUpload, request: Any, user: Any) -> None:
@@ -225,7 +262,15 @@ def store_upload(
                     upload.file_name, upload.received, upload.detected_type or _sniff(upload)
                 )
             name = _destination_name(destination_file_path, upload.file_name)
-            saved = _put(area, storage, upload_id, name)
+            try:
+                saved = _put(area, storage, upload_id, name)
+            except (SuspiciousFileOperation, FileExistsError):
+                raise
+            except Exception as exc:
+                raise StorageFailed(
+                    f"Could not save {name!r} to the permanent store {conf.STORAGE!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             stored = StoredUpload.objects.create(
                 upload_id=upload.upload_id,
                 file=saved,
@@ -242,7 +287,8 @@ def store_upload(
             signals.send_on_commit(signals.upload_stored, stored, temporary_upload=upload)
     except BaseException:
         if saved is not None:
-            storage.delete(saved)
+            with contextlib.suppress(Exception):  # the original error matters more
+                storage.delete(saved)
         raise
     return stored
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from django_filepond_server.conf import DEFAULTS, ENDPOINT_KEYS
@@ -103,6 +104,12 @@ class Ids:
         "Add django.contrib.sessions.middleware.SessionMiddleware to MIDDLEWARE, or require "
         "authentication for the upload endpoints.",
     )
+    STORAGE_BACKEND = (
+        "E017",
+        "The STORAGES alias {alias!r} uses {backend!r}, which cannot be imported: {error}",
+        "{hint}",
+    )
+    LOAD_REDIRECT = ("E018", "FILEPOND_SERVER_LOAD_REDIRECT should be True or False.", None)
     TEMP_DIR_IN_MEDIA = (
         "W001",
         "FILEPOND_SERVER_TEMP_DIR is inside MEDIA_ROOT, so unchecked temporary uploads may be "
@@ -148,6 +155,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         errors.append(
             _message(Error, Ids.STORAGE_ALIAS, value=alias, aliases=", ".join(aliases) or "none")
         )
+    else:
+        errors.extend(_check_backend(alias, settings.STORAGES[alias].get("BACKEND", "")))
+    if not isinstance(_setting("FILEPOND_SERVER_LOAD_REDIRECT"), bool):
+        errors.append(_message(Error, Ids.LOAD_REDIRECT))
+    expiry = _setting("FILEPOND_SERVER_LOAD_URL_EXPIRY")
+    if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0:
+        errors.append(
+            _message(Error, Ids.FETCH_SECONDS, name="FILEPOND_SERVER_LOAD_URL_EXPIRY", value=expiry)
+        )
 
     for name in (
         "FILEPOND_SERVER_MAX_UPLOAD_SIZE",
@@ -171,6 +187,33 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_fetch())
     errors.extend(_check_lifecycle())
     return errors
+
+
+# What to install when a django-storages backend cannot be imported.
+_BACKEND_HINTS = {
+    "storages.backends.s3": "pip install 'django-filepond-server[s3]' (boto3)",
+    "storages.backends.s3boto3": "pip install 'django-filepond-server[s3]' (boto3)",
+    "storages.backends.sftpstorage": "pip install 'django-filepond-server[sftp]' (paramiko)",
+    "storages.backends.gcloud": "pip install 'django-filepond-server[gcs]' (google-cloud-storage)",
+    "storages.backends.azure_storage": (
+        "pip install 'django-filepond-server[azure]' (azure-storage-blob)"
+    ),
+}
+
+
+def _check_backend(alias: str, backend: str) -> list[CheckMessage]:
+    try:
+        import_string(backend)
+    except (ImportError, ImproperlyConfigured) as exc:
+        module = backend.rpartition(".")[0]
+        hint = _BACKEND_HINTS.get(module, f"Install the package that provides {module}.")
+        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [
+            _message(
+                Error, Ids.STORAGE_BACKEND, alias=alias, backend=backend, error=error, hint=hint
+            )
+        ]
+    return []
 
 
 def _check_lifecycle() -> list[CheckMessage]:

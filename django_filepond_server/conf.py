@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_AUTHENTICATION_CLASSES": {},
     "FILEPOND_SERVER_CLAMD_ADDRESS": "unix:///run/clamav/clamd.ctl",
     "FILEPOND_SERVER_CLAMD_TIMEOUT": 60.0,
+    "FILEPOND_SERVER_LOAD_REDIRECT": False,
+    "FILEPOND_SERVER_LOAD_URL_EXPIRY": 60,
 }
 
 
@@ -195,6 +197,16 @@ class Settings:
     def CLAMD_TIMEOUT(self) -> float:
         """Seconds the ClamAV validator waits for clamd."""
         return float(_get("FILEPOND_SERVER_CLAMD_TIMEOUT"))
+
+    @property
+    def LOAD_REDIRECT(self) -> bool:
+        """Whether load redirects to a signed URL when the storage can sign (S3)."""
+        return bool(_get("FILEPOND_SERVER_LOAD_REDIRECT"))
+
+    @property
+    def LOAD_URL_EXPIRY(self) -> int:
+        """Seconds a signed load URL stays valid."""
+        return int(_get("FILEPOND_SERVER_LOAD_URL_EXPIRY"))
 
 
 def _duration(value: Any) -> timedelta:

@@ -30,6 +30,11 @@ class UploadNotOwned(FilePondServerError, PermissionError):
     """The upload belongs to another user or session than the one given."""
 
 
+class StorageFailed(FilePondServerError):
+    """The permanent store (a remote backend, a full disk...) failed; the original error is
+    chained as ``__cause__``."""
+
+
 class UploadRejected(FilePondServerError, ValueError):
     """The upload breaks a rule (size, type, extension) or a validator refused it.
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from typing import Any, BinaryIO
 
 from django.core.files.storage import Storage, storages
 from django.utils.functional import LazyObject
@@ -44,3 +45,72 @@ _proxy = _PermanentStorage()
 def stored_upload_storage() -> Storage:
     """Callable for ``FileField(storage=...)``: the permanent store, resolved lazily."""
     return _proxy  # type: ignore[return-value]
+
+
+class _LazyRangeReader(io.RawIOBase):
+    """Reads an S3 object as a stream, starting where ``seek`` (before the first read) says.
+
+    django-storages' ``S3Storage.open`` downloads the whole object first (into memory unless
+    ``max_memory_size`` is set); this asks S3 for the bytes from the offset on, as they are read.
+    """
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+        self._offset = 0
+        self._body: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False  # only positioning before the first read, see seek()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self._body is not None or whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("seek is only possible before reading")
+        self._offset = offset
+        return offset
+
+    def read(self, size: int = -1) -> bytes:
+        if self._body is None:
+            extra = {"Range": f"bytes={self._offset}-"} if self._offset else {}
+            self._body = self._obj.get(**extra)["Body"]
+        return self._body.read(None if size is None or size < 0 else size)  # type: ignore[no-any-return]
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._body is not None:
+            self._body.close()
+        super().close()
+
+
+def open_stored(name: str, storage: Storage | None = None) -> BinaryIO:
+    """Open a stored file for reading as a stream.
+
+    Two django-storages backends read a whole file on ``open()``: S3 (into a spooled temporary
+    file, in memory by default) and SFTP (into memory). For those the backend's own client is
+    used to stream; every other storage is opened the usual way.
+    """
+    storage = storage or get_permanent_storage()
+    bucket = getattr(storage, "bucket", None)
+    normalize = getattr(storage, "_normalize_name", None)
+    if bucket is not None and normalize is not None:
+        from storages.utils import clean_name
+
+        obj = bucket.Object(normalize(clean_name(name)))
+        try:
+            obj.load()  # fails now (missing object, no access) rather than mid-response
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(name) from exc
+            raise
+        return _LazyRangeReader(obj)  # type: ignore[return-value]
+    remote_path = getattr(storage, "_remote_path", None)
+    if remote_path is not None and hasattr(storage, "sftp"):
+        return storage.sftp.open(remote_path(name), "rb")  # type: ignore[no-any-return]
+    return storage.open(name, "rb")  # type: ignore[return-value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from typing import Any
@@ -17,11 +18,15 @@ from django_filepond_server.conf import conf
 from django_filepond_server.endpoint import FilePondEndpoint, check_upload_length, header_int
 from django_filepond_server.handlers import StagedFile, TemporaryAreaUploadHandler
 from django_filepond_server.models import StoredUpload, new_upload_id
-from django_filepond_server.names import decode_header_name
+from django_filepond_server.names import (
+    content_disposition,
+    decode_header_name,
+    is_active_content,
+)
 from django_filepond_server.ownership import check_limits, owner_for_new_upload
 from django_filepond_server.responses import file_response, plain_text
 from django_filepond_server.rules import rules_for
-from django_filepond_server.storage import get_permanent_storage
+from django_filepond_server.storage import get_permanent_storage, open_stored
 from django_filepond_server.temporary import get_temporary_area
 
 logger = logging.getLogger(__name__)
@@ -277,8 +282,10 @@ class LoadView(FilePondEndpoint):
         except StoredUpload.DoesNotExist:
             raise exceptions.UnknownUpload() from None
         storage = get_permanent_storage()
+        if conf.LOAD_REDIRECT and _signs_urls(storage):
+            return self.redirect_to_signed_url(storage, stored)
         try:
-            f = storage.open(stored.file.name, "rb")
+            f = open_stored(stored.file.name, storage)
         except FileNotFoundError:
             raise exceptions.UnknownUpload(
                 _("The stored file of that upload is missing.")
@@ -294,6 +301,42 @@ class LoadView(FilePondEndpoint):
             content_type=stored.content_type or "application/octet-stream",
             allow_ranges=True,
         )
+
+    @staticmethod
+    def redirect_to_signed_url(storage: Any, stored: StoredUpload) -> HttpResponse:
+        """Send the client to a short-lived signed URL; the storage serves the bytes with the
+        same Content-Type and Content-Disposition the app would send."""
+        content_type = stored.content_type or "application/octet-stream"
+        attachment = is_active_content(content_type)
+        try:
+            url = storage.url(
+                stored.file.name,
+                parameters={
+                    "ResponseContentDisposition": content_disposition(
+                        stored.original_name, attachment=attachment
+                    ),
+                    "ResponseContentType": "application/octet-stream"
+                    if attachment
+                    else content_type,
+                },
+                expire=conf.LOAD_URL_EXPIRY,
+            )
+        except Exception:
+            logger.exception("Could not sign a URL for stored upload %s", stored.pk)
+            raise exceptions.StorageUnavailable() from None
+        response = HttpResponse(status=302)
+        response["Location"] = url
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _signs_urls(storage: Any) -> bool:
+    """Whether ``storage.url`` takes response parameters and an expiry (S3-style signing)."""
+    try:
+        parameters = inspect.signature(storage.url).parameters
+    except (TypeError, ValueError):
+        return False
+    return "parameters" in parameters and "expire" in parameters
 
 
 class FetchView(FilePondEndpoint):

@@ -11,7 +11,7 @@ from django.core.exceptions import ObjectDoesNotExist, SuspiciousFileOperation
 from django.core.files.storage import InMemoryStorage, storages
 
 from django_filepond_server import api
-from django_filepond_server.exceptions import UploadIncomplete, UploadNotFound
+from django_filepond_server.exceptions import StorageFailed, UploadIncomplete, UploadNotFound
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
 
@@ -225,7 +225,7 @@ def test_delete_stored_upload_keeps_the_row_when_the_file_cannot_be_deleted(
         raise PermissionError("read-only storage")
 
     monkeypatch.setattr(type(storages["default"]), "delete", refuse)
-    with pytest.raises(PermissionError):
+    with pytest.raises(StorageFailed, match="Could not delete .* PermissionError: read-only"):
         api.delete_stored_upload(upload_id, delete_file=True)
     assert StoredUpload.objects.filter(pk=upload_id).exists()
     assert (upload_dirs["media"] / stored.file.name).exists()
@@ -288,7 +288,8 @@ def test_store_does_not_hide_other_filesystem_errors(process, monkeypatch):
         raise OSError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr(os, "link", denied)
-    with pytest.raises(PermissionError):
+    with pytest.raises(StorageFailed, match="Could not save 'x/hello.txt'") as raised:
         api.store_upload(upload_id, "x/")
+    assert isinstance(raised.value.__cause__, PermissionError)
     assert TemporaryUpload.objects.filter(pk=upload_id).exists()
     assert not StoredUpload.objects.exists()

@@ -1,0 +1,252 @@
+"""The permanent store on real remote servers: S3 over HTTP (moto) and SFTP (OpenSSH)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from urllib.parse import parse_qs, urlsplit
+from urllib.request import urlopen
+
+import pytest
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import storages
+
+from django_filepond_server import api
+from django_filepond_server.exceptions import StorageFailed
+from django_filepond_server.models import StoredUpload, TemporaryUpload
+from django_filepond_server.temporary import get_temporary_area
+from tests.helpers import body_of
+from tests.remote_storage import S3Server, SFTPServer
+
+pytestmark = [pytest.mark.django_db, pytest.mark.remote_storage]
+
+NAME = "résumé 東京 100%.pdf"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sftp_server():
+    server = SFTPServer()
+    yield server
+    server.stop()
+
+
+def use_storage(settings, config: dict) -> None:
+    settings.STORAGES = {**settings.STORAGES, "remote": config}
+    settings.FILEPOND_SERVER_STORAGE = "remote"
+
+
+@pytest.fixture(params=["s3", "sftp"])
+def remote(request, settings):
+    server = request.getfixturevalue(f"{request.param}_server")
+    use_storage(settings, server.storage_options())
+    server.kind = request.param
+    return server
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_round_trip_is_byte_identical(client, process, remote, django_capture_on_commit_callbacks):
+    content = os.urandom(3 * 1024 * 1024 + 17)
+    upload_id = process(content, name=NAME)
+    with django_capture_on_commit_callbacks(execute=True):
+        stored = api.store_upload(upload_id, "nested/deeper/")
+    assert stored.file.name == f"nested/deeper/{NAME}"
+    assert sha(remote.read(stored.file.name)) == sha(content)
+    assert not get_temporary_area().exists(upload_id)
+
+    again = api.get_stored_upload(upload_id)
+    name, f = api.get_stored_upload_file_data(again)
+    with f:
+        read = b"".join(iter(lambda: f.read(65536), b""))
+    assert name == NAME
+    assert sha(read) == sha(content)
+
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 200
+    assert sha(body_of(response)) == sha(content)
+    assert response["Content-Disposition"].endswith(
+        "filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%9D%B1%E4%BA%AC%20100%25.pdf"
+    )
+    ranged = client.get(f"/fp/?load={upload_id}", headers={"Range": "bytes=1000-1999"})
+    assert ranged.status_code == 206
+    assert body_of(ranged) == content[1000:2000]
+
+    api.delete_stored_upload(upload_id, delete_file=True)
+    assert not StoredUpload.objects.exists()
+    assert not remote.exists(stored.file.name)
+
+
+def test_colliding_names_never_overwrite(process, remote):
+    first = api.store_upload(process(b"first", name="same.txt"), "c/")
+    second = api.store_upload(process(b"second", name="same.txt"), "c/")
+    assert first.file.name == "c/same.txt"
+    assert second.file.name != first.file.name
+    assert remote.read(first.file.name) == b"first"
+    assert remote.read(second.file.name) == b"second"
+    name, f = api.get_stored_upload_file_data(api.get_stored_upload(second.upload_id))
+    with f:
+        assert f.read() == b"second"
+
+
+def test_traversal_is_refused_before_the_backend_is_touched(process, remote):
+    upload_id = process(b"x")
+    with pytest.raises(SuspiciousFileOperation):
+        api.store_upload(upload_id, "../../outside.txt")
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+    assert not remote.exists("../outside.txt") and not remote.exists("outside.txt")
+
+
+def test_load_can_redirect_to_a_signed_url(client, process, s3_server, settings):
+    use_storage(settings, s3_server.storage_options())
+    settings.FILEPOND_SERVER_LOAD_REDIRECT = True
+    settings.FILEPOND_SERVER_LOAD_URL_EXPIRY = 30
+    upload_id = process(b"%PDF-1.4 signed", name=NAME)
+    api.store_upload(upload_id, "signed/")
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 302
+    location = response["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert location.startswith(s3_server.endpoint)
+    assert query["response-content-disposition"] == [
+        "inline; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%9D%B1%E4%BA%AC%20100%25.pdf"
+    ]
+    assert query["response-content-type"] == ["application/pdf"]
+    assert "X-Amz-Signature" in query or "Signature" in query
+    with urlopen(location, timeout=10) as remote_response:
+        assert remote_response.read() == b"%PDF-1.4 signed"
+
+
+def test_load_streams_when_the_backend_cannot_sign(client, process, sftp_server, settings):
+    use_storage(settings, sftp_server.storage_options())
+    settings.FILEPOND_SERVER_LOAD_REDIRECT = True
+    upload_id = process(b"streamed")
+    api.store_upload(upload_id, "s/")
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 200
+    assert body_of(response) == b"streamed"
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def assert_nothing_changed(upload_id: str, content: bytes) -> None:
+    assert not StoredUpload.objects.exists()
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+    with get_temporary_area().open(upload_id) as f:
+        assert f.read() == content
+
+
+@pytest.fixture
+def dead_port():
+    from tests.remote_storage import free_port
+
+    return free_port()
+
+
+def test_s3_down(process, s3_server, settings, dead_port, client):
+    use_storage(
+        settings,
+        s3_server.storage_options(endpoint_url=f"http://127.0.0.1:{dead_port}"),
+    )
+    settings.STORAGES["remote"]["OPTIONS"]["client_config"] = _fast_fail_config()
+    upload_id = process(b"keep")
+    with pytest.raises(
+        StorageFailed, match="Could not save 'x/hello.txt' to the permanent store 'remote'"
+    ):
+        api.store_upload(upload_id, "x/")
+    assert_nothing_changed(upload_id, b"keep")
+
+
+def test_s3_bucket_missing(process, s3_server, settings):
+    use_storage(settings, s3_server.storage_options(bucket_name="no-such-bucket"))
+    upload_id = process(b"keep")
+    with pytest.raises(StorageFailed, match="NoSuchBucket|does not exist"):
+        api.store_upload(upload_id, "x/")
+    assert_nothing_changed(upload_id, b"keep")
+
+
+def test_sftp_down(process, sftp_server, settings, dead_port):
+    use_storage(settings, sftp_server.storage_options(port=dead_port))
+    upload_id = process(b"keep")
+    with pytest.raises(StorageFailed, match="Could not save"):
+        api.store_upload(upload_id, "x/")
+    assert_nothing_changed(upload_id, b"keep")
+
+
+def test_sftp_wrong_credentials(process, sftp_server, settings, tmp_path):
+    import subprocess
+
+    wrong_key = tmp_path / "wrong_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_key)], check=True
+    )
+    options = sftp_server.storage_options()
+    options["OPTIONS"]["params"] = {**options["OPTIONS"]["params"], "key_filename": str(wrong_key)}
+    use_storage(settings, options)
+    upload_id = process(b"keep")
+    with pytest.raises(StorageFailed, match="AuthenticationException"):
+        api.store_upload(upload_id, "x/")
+    assert_nothing_changed(upload_id, b"keep")
+
+
+def test_sftp_disk_full(process, settings):
+    server = SFTPServer(file_size_limit=64 * 1024)
+    try:
+        use_storage(settings, server.storage_options())
+        content = os.urandom(256 * 1024)
+        upload_id = process(content, name="big.bin")
+        with pytest.raises(StorageFailed, match="Could not save 'full/big.bin'"):
+            api.store_upload(upload_id, "full/")
+        assert_nothing_changed(upload_id, content)
+        assert not server.exists("full/big.bin")  # the partial file was removed
+        assert api.store_upload(process(b"small", name="small.txt"), "full/").size == 5
+    finally:
+        server.stop()
+
+
+def test_load_when_the_backend_is_down_is_a_503(client, process, sftp_server, settings, dead_port):
+    use_storage(settings, sftp_server.storage_options())
+    upload_id = process(b"abc")
+    api.store_upload(upload_id, "d/")
+    use_storage(settings, sftp_server.storage_options(port=dead_port))
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 503
+    assert response.content.decode() == (
+        "The server could not read or write the file storage. Try again later."
+    )
+    with pytest.raises(StorageFailed):
+        api.get_stored_upload_file_data(api.get_stored_upload(upload_id))
+
+
+def test_load_of_an_object_gone_from_s3_is_404(client, process, s3_server, settings):
+    use_storage(settings, s3_server.storage_options())
+    upload_id = process(b"abc")
+    stored = api.store_upload(upload_id, "gone/")
+    s3_server.client().delete_object(
+        Bucket=s3_server.bucket, Key=f"filepond-tests/{stored.file.name}"
+    )
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 404
+
+
+def _fast_fail_config():
+    from botocore.config import Config
+
+    return Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1})
+
+
+def test_the_model_file_field_follows_the_alias(process, remote):
+    upload_id = process(b"via the field")
+    api.store_upload(upload_id, "f/")
+    stored = StoredUpload.objects.get(pk=upload_id)
+    assert stored.file.storage.exists(stored.file.name)
+    assert storages["remote"].size(stored.file.name) == len(b"via the field")
