@@ -18,13 +18,29 @@ from django.utils.translation import gettext_lazy as _
 
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.responses import file_response
-from django_filepond_server.storage import get_permanent_storage
+from django_filepond_server.storage import open_stored
 from django_filepond_server.temporary import get_temporary_area
 
 
-class _UploadAdmin(admin.ModelAdmin):
+class _UploadAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["owner"]
     search_fields = ["upload_id"]
+
+    # What differs between temporary and stored uploads.
+    def size_of(self, obj: Any) -> int:
+        raise NotImplementedError
+
+    def born(self, obj: Any) -> Any:
+        raise NotImplementedError
+
+    def name_of(self, obj: Any) -> str:
+        raise NotImplementedError
+
+    def open_file(self, obj: Any) -> Any:
+        raise NotImplementedError
+
+    def delete_with_files(self, queryset: QuerySet[Any]) -> None:
+        raise NotImplementedError
 
     @admin.display(description=_("size"))
     def size_display(self, obj: Any) -> str:
@@ -38,7 +54,7 @@ class _UploadAdmin(admin.ModelAdmin):
     def owner_display(self, obj: Any) -> str:
         if obj.owner_id is not None:
             return str(obj.owner)
-        return _("a session") if getattr(obj, "owner_token", "") else "-"
+        return str(_("a session")) if getattr(obj, "owner_token", "") else "-"
 
     @admin.display(description=_("download"))
     def download(self, obj: Any) -> str:
@@ -138,7 +154,7 @@ class StoredUploadAdmin(_UploadAdmin):
         return obj.original_name
 
     def open_file(self, obj: StoredUpload) -> Any:
-        return get_permanent_storage().open(obj.file.name, "rb")
+        return open_stored(str(obj.file.name))
 
     def delete_with_files(self, queryset: QuerySet[Any]) -> None:
         from django_filepond_server.api import delete_stored_upload

@@ -55,9 +55,10 @@ def get_temporary_upload(upload_id: str) -> TemporaryUpload:
     if not is_valid_upload_id(upload_id):
         raise UploadNotFound(f"{upload_id!r} is not a valid upload id.")
     try:
-        return TemporaryUpload.objects.get(pk=upload_id)
+        upload: TemporaryUpload = TemporaryUpload.objects.get(pk=upload_id)
     except TemporaryUpload.DoesNotExist:
         raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.") from None
+    return upload
 
 
 def get_stored_upload(upload_id: str) -> StoredUpload:
@@ -65,9 +66,10 @@ def get_stored_upload(upload_id: str) -> StoredUpload:
     if not is_valid_upload_id(upload_id):
         raise UploadNotFound(f"{upload_id!r} is not a valid upload id.")
     try:
-        return StoredUpload.objects.get(pk=upload_id)
+        stored: StoredUpload = StoredUpload.objects.get(pk=upload_id)
     except StoredUpload.DoesNotExist:
         raise UploadNotFound(f"No stored upload has the id {upload_id!r}.") from None
+    return stored
 
 
 def get_stored_upload_file_data(stored_upload: StoredUpload) -> tuple[str, BinaryIO]:
@@ -75,7 +77,7 @@ def get_stored_upload_file_data(stored_upload: StoredUpload) -> tuple[str, Binar
     open for reading. The file streams from the storage (S3 and SFTP included); close it when
     done. A failure of the storage raises :class:`StorageFailed`."""
     try:
-        f = open_stored(stored_upload.file.name)
+        f = open_stored(str(stored_upload.file.name))
     except FileNotFoundError:
         raise
     except Exception as exc:
@@ -246,7 +248,7 @@ def store_upload(
             # Lock first: on SQLite a read before the first write can deadlock two stores.
             if not lock_row(TemporaryUpload, upload_id):  # stored by a concurrent call
                 raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.")
-            upload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
+            upload: TemporaryUpload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
             if is_expired(upload):
                 raise UploadNotFound(f"Temporary upload {upload_id!r} has expired.")
             _check_owner(upload, request, user)
@@ -271,7 +273,7 @@ def store_upload(
                     f"Could not save {name!r} to the permanent store {conf.STORAGE!r}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
-            stored = StoredUpload.objects.create(
+            stored: StoredUpload = StoredUpload.objects.create(
                 upload_id=upload.upload_id,
                 file=saved,
                 original_name=upload.file_name,

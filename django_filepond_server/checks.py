@@ -119,7 +119,7 @@ class Ids:
 
 
 def _message(
-    kind: type[CheckMessage], entry: tuple[str, str, str | None], **values: Any
+    kind: type[Error] | type[Warning], entry: tuple[str, str, str | None], **values: Any
 ) -> CheckMessage:
     code, msg, hint = entry
     return kind(
@@ -143,7 +143,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     temp_dir = _setting("FILEPOND_SERVER_TEMP_DIR")
     if temp_dir is not None and not isinstance(temp_dir, (str, os.PathLike)):
         errors.append(_message(Error, Ids.TEMP_DIR_TYPE))
-    elif temp_dir is not None and getattr(settings, "MEDIA_ROOT", ""):
+    elif temp_dir is not None and settings.MEDIA_ROOT:
         media = os.path.abspath(os.fspath(settings.MEDIA_ROOT))
         temp = os.path.abspath(os.fspath(temp_dir))
         if temp == media or temp.startswith(media + os.sep):

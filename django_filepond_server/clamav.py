@@ -30,7 +30,7 @@ def _connect(address: str, timeout: float) -> socket.socket:
     parts = urlsplit(address)
     if parts.scheme == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        target: object = parts.path
+        target: str | tuple[str, int] = parts.path
     elif parts.scheme == "tcp" and parts.hostname and parts.port:
         sock = socket.socket(
             socket.AF_INET6 if ":" in parts.hostname else socket.AF_INET, socket.SOCK_STREAM

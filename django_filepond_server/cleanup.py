@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
@@ -82,7 +83,7 @@ def cleanup(*, dry_run: bool = False) -> CleanupReport:
             if not dry_run:
                 upload.delete()
                 upload.upload_id = upload_id
-                transaction.on_commit(lambda upload_id=upload_id: area.delete(upload_id))
+                transaction.on_commit(partial(area.delete, upload_id))
                 signals.send_on_commit(signals.upload_expired, upload)
 
     # Rows whose bytes are gone (removed by hand, or a full disk) can never be restored.

@@ -69,12 +69,12 @@ class Settings:
         value = _get("FILEPOND_SERVER_TEMP_DIR")
         if value is None:
             return os.path.join(tempfile.gettempdir(), "django_filepond_server")
-        return os.fspath(value)
+        return str(os.fspath(value))
 
     @property
     def STORAGE(self) -> str:
         """The ``STORAGES`` alias of the permanent store."""
-        return _get("FILEPOND_SERVER_STORAGE")  # type: ignore[no-any-return]
+        return str(_get("FILEPOND_SERVER_STORAGE"))
 
     @property
     def MAX_UPLOAD_SIZE(self) -> int:

@@ -125,8 +125,10 @@ class FilePondEndpoint(APIView):
 
     def get_authenticators(self) -> list[Any]:
         if self._endpoint_key is None:
-            return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
-        return [auth() for auth in authentication_classes_for(self._endpoint_key)]
+            classes: list[Any] = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+        else:
+            classes = authentication_classes_for(self._endpoint_key)
+        return [auth() for auth in classes]
 
     def get_permissions(self) -> list[Any]:
         if self._endpoint_key is None:  # a method this endpoint does not serve: DRF says 405

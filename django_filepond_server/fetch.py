@@ -22,6 +22,8 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import APIException
 
 from django_filepond_server import exceptions
 from django_filepond_server.conf import conf
@@ -34,15 +36,15 @@ _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 READ_SIZE = 256 * 1024
 
 
-class FetchRefused(exceptions.BadUploadRequest):
+class FetchRefused(APIException):
     status_code = 403
-    default_detail = _("The server is not allowed to fetch files from that address.")
+    default_detail = gettext_lazy("The server is not allowed to fetch files from that address.")
     default_code = "fetch_refused"
 
 
-class FetchFailed(exceptions.BadUploadRequest):
+class FetchFailed(APIException):
     status_code = 502
-    default_detail = _("The remote file could not be fetched.")
+    default_detail = gettext_lazy("The remote file could not be fetched.")
     default_code = "fetch_failed"
 
 
@@ -185,9 +187,10 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
     def __init__(self, target: Target, timeout: float) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self.target = target
+        self.connect_timeout = timeout
 
     def connect(self) -> None:
-        self.sock = _connect(self.target.addresses, self.port, self.timeout)
+        self.sock = _connect(self.target.addresses, self.port, self.connect_timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -196,9 +199,10 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
             target.host, target.port, timeout=timeout, context=ssl.create_default_context()
         )
         self.target = target
+        self.connect_timeout = timeout
 
     def connect(self) -> None:
-        sock = _connect(self.target.addresses, self.port, self.timeout)
+        sock = _connect(self.target.addresses, self.port, self.connect_timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.target.host)  # type: ignore[attr-defined]
 
 
@@ -285,7 +289,7 @@ def open_remote(url: str) -> RemoteFile:
         connection = connection_class(target, min(conf.FETCH_CONNECT_TIMEOUT, conf.FETCH_DEADLINE))
         try:
             connection.connect()
-            connection.sock.settimeout(  # type: ignore[union-attr]
+            connection.sock.settimeout(
                 max(0.001, min(conf.FETCH_READ_TIMEOUT, deadline - time.monotonic()))
             )
             connection.request(

@@ -14,7 +14,7 @@ from django_filepond_server.rules import rules_for
 from django_filepond_server.temporary import TemporaryArea
 
 
-class StagedFile(UploadedFile):
+class StagedFile(UploadedFile):  # type: ignore[type-arg]
     """A file part already written to the temporary area under ``upload_id``."""
 
     def __init__(self, upload_id: str, name: str, size: int, content_type: str | None) -> None:
@@ -77,7 +77,7 @@ class TemporaryAreaUploadHandler(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> StagedFile:
         self._close()
-        return StagedFile(self.staged_ids[-1], self.file_name, file_size, self.content_type)
+        return StagedFile(self.staged_ids[-1], self.file_name or "", file_size, self.content_type)
 
     def upload_interrupted(self) -> None:
         self._close()

@@ -31,7 +31,7 @@ def lock_row(model: type[models.Model], pk: str) -> bool:
     lock on SQLite (where ``select_for_update`` does nothing and two readers that both go on to
     write would deadlock). Returns whether the row exists.
     """
-    pk_name = model._meta.pk.attname  # type: ignore[union-attr]
+    pk_name = model._meta.pk.attname
     return bool(model._default_manager.filter(pk=pk).update(**{pk_name: F(pk_name)}))
 
 

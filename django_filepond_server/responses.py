@@ -96,7 +96,7 @@ def file_response(
         response = StreamingHttpResponse(
             _read_span(f, first, last - first + 1), status=206, content_type=content_type
         )
-        response._resource_closers.append(f.close)  # also when the body is never read
+        response._resource_closers.append(f.close)  # type: ignore[attr-defined]  # unread body
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     return _with_file_headers(response, name, attachment, allow_ranges)

@@ -16,7 +16,7 @@ def get_permanent_storage() -> Storage:
     return storages[conf.STORAGE]
 
 
-class _PermanentStorage(LazyObject):
+class _PermanentStorage(LazyObject):  # type: ignore[type-arg]
     """Stands for the configured backend, looked up again on every attribute access.
 
     ``StoredUpload.file`` uses it so that the model never pins one storage object (nor puts one

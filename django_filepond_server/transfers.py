@@ -90,7 +90,7 @@ def create_from_staged(
     """Record a whole file that the upload handler already wrote to the temporary area."""
     name = safe_name(file_name)
     with transaction.atomic():
-        upload = TemporaryUpload.objects.create(
+        upload: TemporaryUpload = TemporaryUpload.objects.create(
             upload_id=upload_id,
             file_name=name,
             field_name=field_name,
@@ -128,7 +128,7 @@ def create_from_stream(
         if not content_type or not _CONTENT_TYPE.match(content_type):
             content_type = guess_type(name)
         with transaction.atomic():
-            upload = TemporaryUpload.objects.create(
+            upload: TemporaryUpload = TemporaryUpload.objects.create(
                 upload_id=upload_id,
                 file_name=name,
                 upload_length=size,
@@ -158,7 +158,7 @@ def start_chunked(
     upload_id = new_upload_id()
     get_temporary_area().create(upload_id).close()
     try:
-        upload = TemporaryUpload.objects.create(
+        upload: TemporaryUpload = TemporaryUpload.objects.create(
             upload_id=upload_id,
             file_name="",
             field_name=field_name,
@@ -183,7 +183,7 @@ def _locked(upload_id: str, request: Any) -> TemporaryUpload:
         raise exceptions.InvalidUploadId()
     if not lock_row(TemporaryUpload, upload_id):
         raise exceptions.UnknownUpload()
-    upload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
+    upload: TemporaryUpload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
     if not may_access(request, upload) or is_expired(upload):
         raise exceptions.UnknownUpload()
     return upload
@@ -289,7 +289,7 @@ def get_offset(upload_id: str, request: Any) -> TemporaryUpload:
     if not is_valid_upload_id(upload_id):
         raise exceptions.InvalidUploadId()
     try:
-        upload = TemporaryUpload.objects.get(pk=upload_id)
+        upload: TemporaryUpload = TemporaryUpload.objects.get(pk=upload_id)
     except TemporaryUpload.DoesNotExist:
         raise exceptions.UnknownUpload() from None
     if not may_access(request, upload) or is_expired(upload):

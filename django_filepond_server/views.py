@@ -74,7 +74,7 @@ class ProcessView(FilePondEndpoint):
                 self.handler = None
         super().initial(request, *args, **kwargs)
 
-    def handle_exception(self, exc: Exception) -> HttpResponseBase:
+    def handle_exception(self, exc: Exception) -> Any:
         if self.handler is not None:
             self.handler.discard()
         return super().handle_exception(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -45,6 +46,7 @@ TEMPLATES = [
 
 _run_dir = tempfile.mkdtemp(prefix="filepond-tests-")
 
+DATABASES: dict[str, dict[str, Any]]
 if os.environ.get("FILEPOND_TEST_DB", "sqlite") == "postgresql":
     DATABASES = {
         "default": {
@@ -69,7 +71,7 @@ else:
 MEDIA_ROOT = os.path.join(_run_dir, "media")
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "memory": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
