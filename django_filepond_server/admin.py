@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.urls import path, reverse
@@ -70,9 +70,13 @@ class _UploadAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         obj = get_object_or_404(self.model, pk=upload_id)
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
+        try:
+            f = self.open_file(obj)
+        except FileNotFoundError:  # a refused upload keeps its row but not its bytes
+            raise Http404(_("This upload has no file.")) from None
         response = file_response(
             request,
-            self.open_file(obj),
+            f,
             size=self.size_of(obj),
             name=self.name_of(obj),
             content_type=obj.content_type or "application/octet-stream",

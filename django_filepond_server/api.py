@@ -198,7 +198,9 @@ def _free_name(storage: Storage, name: str) -> str:
 
 
 def _check_owner(upload: TemporaryUpload, request: Any, user: Any) -> None:
-    if request is not None and not owner_of(request).owns(upload):
+    # A request is checked like the endpoints check it (FILEPOND_SERVER_CHECK_OWNER); a user
+    # named explicitly is always checked.
+    if request is not None and conf.CHECK_OWNER and not owner_of(request).owns(upload):
         raise UploadNotOwned(
             f"Upload {upload.upload_id!r} does not belong to the user or session of this request."
         )
@@ -316,18 +318,23 @@ def store_submitted_uploads(
     """Store every upload a form submitted under ``field_name``, each checked to belong to
     the submitting user or session (and against ``rules`` when given).
 
-    Every id is checked before anything is stored: one id that is unknown, expired,
-    unfinished, refused or someone else's raises, and nothing is stored.
+    All or nothing: if any id is unknown, expired, unfinished, refused, someone else's, breaks
+    ``rules``, or cannot be stored, the exception propagates and nothing is stored (files
+    already written for the form are removed again; every temporary upload stays).
     """
     ids = submitted_upload_ids(request, field_name)
-    for upload_id in ids:
-        upload = get_temporary_upload(upload_id)
-        if is_expired(upload):
-            raise UploadNotFound(f"Temporary upload {upload_id!r} has expired.")
-        _check_owner(upload, request, None)
-        if not upload.complete:
-            raise UploadIncomplete(f"Upload {upload_id!r} is not complete yet.")
-    return [
-        store_upload(upload_id, destination_file_path, request=request, rules=rules)
-        for upload_id in ids
-    ]
+    storage = get_permanent_storage()
+    stored: list[StoredUpload] = []
+    try:
+        # One transaction: the temporary uploads are only deleted once every store succeeded.
+        with transaction.atomic():
+            for upload_id in ids:
+                stored.append(
+                    store_upload(upload_id, destination_file_path, request=request, rules=rules)
+                )
+    except BaseException:
+        for done in stored:
+            with contextlib.suppress(Exception):
+                storage.delete(str(done.file.name))
+        raise
+    return stored

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
@@ -63,7 +64,7 @@ class Ids:
         "addresses or networks; {value!r} is not one.",
         None,
     )
-    FETCH_SECONDS = (
+    SECONDS = (
         "E011",
         "{name} should be a positive number of seconds; found {value!r}.",
         None,
@@ -110,6 +111,25 @@ class Ids:
         "{hint}",
     )
     LOAD_REDIRECT = ("E018", "FILEPOND_SERVER_LOAD_REDIRECT should be True or False.", None)
+    WHOLE_SECONDS = (
+        "E019",
+        "{name} should be a positive whole number of seconds; found {value!r}.",
+        None,
+    )
+    COUNT = ("E020", "{name} should be a positive whole number; found {value!r}.", None)
+    NO_LIBMAGIC = (
+        "E021",
+        "python-magic cannot use the libmagic library, so uploads cannot be checked by "
+        "content: {error}",
+        "Install libmagic: 'apt-get install libmagic1' (Debian, Ubuntu), 'brew install "
+        "libmagic' (macOS).",
+    )
+    CLAMD_ADDRESS = (
+        "E022",
+        "FILEPOND_SERVER_CLAMD_ADDRESS should look like 'unix:///path/to/clamd.ctl' or "
+        "'tcp://host:port'; found {value!r}.",
+        None,
+    )
     TEMP_DIR_IN_MEDIA = (
         "W001",
         "FILEPOND_SERVER_TEMP_DIR is inside MEDIA_ROOT, so unchecked temporary uploads may be "
@@ -162,8 +182,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     expiry = _setting("FILEPOND_SERVER_LOAD_URL_EXPIRY")
     if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0:
         errors.append(
-            _message(Error, Ids.FETCH_SECONDS, name="FILEPOND_SERVER_LOAD_URL_EXPIRY", value=expiry)
+            _message(Error, Ids.WHOLE_SECONDS, name="FILEPOND_SERVER_LOAD_URL_EXPIRY", value=expiry)
         )
+    errors.extend(_check_libmagic())
 
     for name in (
         "FILEPOND_SERVER_MAX_UPLOAD_SIZE",
@@ -223,10 +244,16 @@ def _check_lifecycle() -> list[CheckMessage]:
         errors.append(_message(Error, Ids.CHECK_OWNER))
     elif check_owner and SESSION_MIDDLEWARE not in getattr(settings, "MIDDLEWARE", []):
         errors.append(_message(Warning, Ids.NO_SESSIONS))
-    for name in ("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER", "FILEPOND_SERVER_MAX_BYTES_PER_OWNER"):
-        value = _setting(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            errors.append(_message(Error, Ids.SIZE, name=name, value=value))
+    count = _setting("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER")
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+        errors.append(
+            _message(Error, Ids.COUNT, name="FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER", value=count)
+        )
+    size = _setting("FILEPOND_SERVER_MAX_BYTES_PER_OWNER")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        errors.append(
+            _message(Error, Ids.SIZE, name="FILEPOND_SERVER_MAX_BYTES_PER_OWNER", value=size)
+        )
     for name in ("FILEPOND_SERVER_TEMPORARY_LIFETIME", "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT"):
         value = _setting(name)
         seconds = value.total_seconds() if isinstance(value, timedelta) else value
@@ -235,6 +262,7 @@ def _check_lifecycle() -> list[CheckMessage]:
     problem = _rules_problem(_setting("FILEPOND_SERVER_UPLOAD_RULES"))
     if problem:
         errors.append(_message(Error, Ids.UPLOAD_RULES, problem=problem))
+    errors.extend(_check_clamd())
     validators = _setting("FILEPOND_SERVER_VALIDATORS")
     if isinstance(validators, str) or not isinstance(validators, Sequence):
         errors.append(_message(Error, Ids.VALIDATORS, value=validators))
@@ -247,6 +275,41 @@ def _check_lifecycle() -> list[CheckMessage]:
             except (ImportError, TypeError, ValueError, AttributeError):
                 errors.append(_message(Error, Ids.VALIDATORS, value=item))
     return errors
+
+
+def _check_libmagic() -> list[CheckMessage]:
+    try:
+        import magic
+
+        magic.from_buffer(b"%PDF-1.4", mime=True)
+    except Exception as exc:  # ImportError: no libmagic; MagicException: a broken database
+        return [_message(Error, Ids.NO_LIBMAGIC, error=str(exc).splitlines()[0] or repr(exc))]
+    return []
+
+
+def _check_clamd() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    address = _setting("FILEPOND_SERVER_CLAMD_ADDRESS")
+    parts = urlsplit(address) if isinstance(address, str) else None
+    valid = parts is not None and (
+        (parts.scheme == "unix" and bool(parts.path))
+        or (parts.scheme == "tcp" and bool(parts.hostname) and _has_port(parts))
+    )
+    if not valid:
+        errors.append(_message(Error, Ids.CLAMD_ADDRESS, value=address))
+    timeout = _setting("FILEPOND_SERVER_CLAMD_TIMEOUT")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        errors.append(
+            _message(Error, Ids.SECONDS, name="FILEPOND_SERVER_CLAMD_TIMEOUT", value=timeout)
+        )
+    return errors
+
+
+def _has_port(parts: Any) -> bool:
+    try:
+        return parts.port is not None
+    except ValueError:
+        return False
 
 
 def _rules_problem(rules: Any) -> str | None:
@@ -293,7 +356,7 @@ def _check_fetch() -> list[CheckMessage]:
     ):
         value = _setting(name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            errors.append(_message(Error, Ids.FETCH_SECONDS, name=name, value=value))
+            errors.append(_message(Error, Ids.SECONDS, name=name, value=value))
     redirects = _setting("FILEPOND_SERVER_FETCH_MAX_REDIRECTS")
     if isinstance(redirects, bool) or not isinstance(redirects, int) or redirects < 0:
         errors.append(_message(Error, Ids.FETCH_REDIRECTS))

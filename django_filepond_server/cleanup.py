@@ -8,6 +8,7 @@ once they are older than the transfer idle timeout: a file is created just befor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -114,7 +115,10 @@ def _remove_orphan_files(area: LocalTemporaryArea, report: CleanupReport, dry_ru
         if not entry.is_file() or not entry.name.endswith(area.suffix):
             continue
         upload_id = entry.name[: -len(area.suffix)]
-        stat = entry.stat()
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:  # removed meanwhile (by a revert, or another cleanup)
+            continue
         if stat.st_mtime >= old_enough:
             continue
         if is_valid_upload_id(upload_id) and TemporaryUpload.objects.filter(pk=upload_id).exists():
@@ -122,4 +126,5 @@ def _remove_orphan_files(area: LocalTemporaryArea, report: CleanupReport, dry_ru
         report.orphan_files += 1
         report.bytes += stat.st_size
         if not dry_run:
-            os.remove(entry.path)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(entry.path)

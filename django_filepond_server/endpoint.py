@@ -115,7 +115,9 @@ class FilePondEndpoint(APIView):
     renderer_classes = [PlainTextRenderer]
     content_negotiation_class = PlainTextNegotiation
     parser_classes: list[Any] = []
-    metadata_class = None  # OPTIONS is not part of FilePond's protocol: 405
+    # OPTIONS is not part of FilePond's protocol: 405, and not listed in Allow.
+    http_method_names = ["get", "post", "patch", "delete", "head"]
+    metadata_class = None
     _endpoint_key: str | None = None
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
@@ -35,10 +36,12 @@ class Owner:
         return self.user_id is not None or bool(self.token)
 
     def uploads(self) -> Q:
-        """Filter for the temporary uploads this owner made."""
+        """Filter for the temporary uploads this owner made (as a user, and in this session
+        before logging in)."""
+        session = Q(owner_token=self.token, owner__isnull=True) if self.token else Q(pk__in=[])
         if self.user_id is not None:
-            return Q(owner_id=self.user_id)
-        return Q(owner_token=self.token, owner__isnull=True)
+            return Q(owner_id=self.user_id) | session
+        return session
 
     def owns(self, upload: TemporaryUpload) -> bool:
         if upload.owner_id is not None and upload.owner_id == self.user_id:
@@ -79,17 +82,23 @@ def may_access(request: Any, upload: TemporaryUpload) -> bool:
     return not conf.CHECK_OWNER or owner_of(request).owns(upload)
 
 
-def check_limits(owner: Owner, new_bytes: int) -> None:
-    """Refuse a new upload of ``new_bytes`` that would pass the owner's limits."""
+def check_limits(owner: Owner, new_bytes: int) -> int:
+    """Refuse a new upload of ``new_bytes`` that would pass the owner's limits; returns the
+    bytes the owner may still add after it."""
     if not owner.known:
-        return
-    totals = TemporaryUpload.objects.filter(owner.uploads()).aggregate(
+        return conf.MAX_BYTES_PER_OWNER
+    now = timezone.now()
+    live = Q(rejected="") & (
+        Q(complete=True, created__gte=now - conf.TEMPORARY_LIFETIME)
+        | Q(complete=False, updated__gte=now - conf.TRANSFER_IDLE_TIMEOUT)
+    )
+    totals = TemporaryUpload.objects.filter(owner.uploads() & live).aggregate(
         count=Count("pk"), size=Coalesce(Sum(Coalesce("upload_length", "received")), 0)
     )
     if totals["count"] >= conf.MAX_UPLOADS_PER_OWNER:
         raise exceptions.TooManyUploads(
             _(
-                "You already have %(count)d unfinished uploads, the most allowed; submit or "
+                "You already have %(count)d temporary uploads, the most allowed; submit or "
                 "remove some first."
             )
             % {"count": totals["count"]}
@@ -102,3 +111,4 @@ def check_limits(owner: Owner, new_bytes: int) -> None:
             )
             % {"max": conf.MAX_BYTES_PER_OWNER}
         )
+    return int(conf.MAX_BYTES_PER_OWNER - totals["size"] - new_bytes)

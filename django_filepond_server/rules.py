@@ -169,8 +169,8 @@ def resolve_rules(rules: str | Mapping[str, Any] | UploadRules) -> UploadRules:
 
 
 def detect_type(f: BinaryIO) -> str:
-    """The content type libmagic reads from the head of ``f`` (``application/octet-stream``
-    for an empty file)."""
+    """The content type libmagic reads from the head of ``f`` (``application/x-empty`` for an
+    empty file)."""
     import magic  # libmagic is loaded on first use, never at import time
 
     head = f.read(SNIFF_BYTES)

@@ -9,8 +9,8 @@ Every signal is sent with ``sender`` the model class and ``upload`` the instance
   instance.
 - ``upload_stored``: ``store_upload`` promoted an upload; ``upload`` is the ``StoredUpload``
   and ``temporary_upload`` the deleted ``TemporaryUpload``.
-- ``upload_expired``: ``filepond_cleanup`` removed an expired or abandoned temporary upload;
-  ``upload`` is the deleted instance.
+- ``upload_expired``: ``filepond_cleanup`` removed an expired, abandoned or refused temporary
+  upload; ``upload`` is the deleted instance.
 """
 
 from __future__ import annotations

@@ -331,7 +331,10 @@ class LoadView(FilePondEndpoint):
 
 
 def _signs_urls(storage: Any) -> bool:
-    """Whether ``storage.url`` takes response parameters and an expiry (S3-style signing)."""
+    """Whether ``storage`` signs URLs the S3 way: a bucket, and ``url`` taking response
+    parameters (``ResponseContentDisposition``...) and an expiry."""
+    if getattr(storage, "bucket", None) is None:
+        return False
     try:
         parameters = inspect.signature(storage.url).parameters
     except (TypeError, ValueError):
@@ -359,7 +362,7 @@ class FetchView(FilePondEndpoint):
         if len(url) > MAX_FETCH_URL:
             raise exceptions.BadUploadRequest(_("That URL is too long."))
         owner = owner_for_new_upload(request)
-        check_limits(owner, 0)
+        room = check_limits(owner, 0)
         cap = min(conf.FETCH_MAX_SIZE, rules_for(None).max_size)
         remote = fetch.open_remote(url)
         try:
@@ -367,6 +370,8 @@ class FetchView(FilePondEndpoint):
                 if remote.length > cap:
                     raise fetch.too_large(cap)
                 check_limits(owner, remote.length)
+            else:  # no declared length: stop where the owner's byte limit would be passed
+                cap = min(cap, room)
             upload = transfers.create_from_stream(
                 remote.chunks(cap), remote.file_name, remote.content_type, owner
             )

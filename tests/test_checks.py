@@ -155,7 +155,13 @@ def test_good_fetch_settings_pass(settings):
     ("name", "value", "expected"),
     [
         ("FILEPOND_SERVER_CHECK_OWNER", 1, ["django_filepond_server.E013"]),
-        ("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER", 0, ["django_filepond_server.E003"]),
+        ("FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER", 0, ["django_filepond_server.E020"]),
+        ("FILEPOND_SERVER_LOAD_URL_EXPIRY", 1.5, ["django_filepond_server.E019"]),
+        ("FILEPOND_SERVER_LOAD_REDIRECT", "yes", ["django_filepond_server.E018"]),
+        ("FILEPOND_SERVER_CLAMD_ADDRESS", "localhost:3310", ["django_filepond_server.E022"]),
+        ("FILEPOND_SERVER_CLAMD_ADDRESS", "tcp://127.0.0.1", ["django_filepond_server.E022"]),
+        ("FILEPOND_SERVER_CLAMD_ADDRESS", "tcp://127.0.0.1:99999", ["django_filepond_server.E022"]),
+        ("FILEPOND_SERVER_CLAMD_TIMEOUT", 0, ["django_filepond_server.E011"]),
         ("FILEPOND_SERVER_MAX_BYTES_PER_OWNER", "1GB", ["django_filepond_server.E003"]),
         ("FILEPOND_SERVER_UPLOAD_RULES", [], ["django_filepond_server.E014"]),
         ("FILEPOND_SERVER_UPLOAD_RULES", {"avatar": 5}, ["django_filepond_server.E014"]),
@@ -208,4 +214,19 @@ def test_good_lifecycle_settings_pass(settings):
     settings.FILEPOND_SERVER_THROTTLE_CLASSES = {
         "POST_PROCESS": ["rest_framework.throttling.AnonRateThrottle"]
     }
+    assert ids() == []
+
+
+def test_a_missing_libmagic_is_an_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "magic", None)
+    (message,) = check_settings()
+    assert message.id == "django_filepond_server.E021"
+    assert "libmagic1" in message.hint
+
+
+@pytest.mark.parametrize("address", ["unix:///run/clamav/clamd.ctl", "tcp://[::1]:3310"])
+def test_good_clamd_addresses_pass(settings, address):
+    settings.FILEPOND_SERVER_CLAMD_ADDRESS = address
     assert ids() == []

@@ -387,3 +387,13 @@ def test_a_body_cut_short_of_its_content_length_is_not_kept(
     )
     assert not TemporaryUpload.objects.exists()
     assert temporary_files(upload_dirs) == []
+
+
+def test_a_body_without_length_stops_at_the_owners_byte_limit(
+    client, remote, allow_local, upload_dirs
+):
+    allow_local.FILEPOND_SERVER_MAX_BYTES_PER_OWNER = 512 * 1024
+    response = fetch(client, f"{remote.base}/endless")
+    assert response.status_code == 413
+    assert not TemporaryUpload.objects.exists()
+    assert temporary_files(upload_dirs) == []

@@ -317,3 +317,11 @@ def test_authentication_classes_per_endpoint(client, process, settings):
     # A session login is not an authentication this endpoint accepts.
     client.force_login(User.objects.get(username="api"))
     assert client.get(f"/fp/?load={upload_id}").status_code == 401
+
+
+def test_admin_download_of_a_refused_upload_is_a_404(admin_client, settings, start_chunked, patch):
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"default": {"extensions": [".pdf"]}}
+    upload_id = start_chunked(10)
+    patch(upload_id, b"1", 0, 10, name="x.exe")
+    url = f"/admin/django_filepond_server/temporaryupload/{upload_id}/download/"
+    assert admin_client.get(url).status_code == 404

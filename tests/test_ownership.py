@@ -204,7 +204,7 @@ def test_limit_on_open_uploads_per_owner(client, process, settings):
     response = client.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("c.txt", b"c")]})
     assert response.status_code == 429
     assert response.content.decode() == (
-        "You already have 2 unfinished uploads, the most allowed; submit or remove some first."
+        "You already have 2 temporary uploads, the most allowed; submit or remove some first."
     )
     # Another visitor is not affected.
     other = StreamReadingClient()
@@ -224,3 +224,54 @@ def test_limit_on_temporary_bytes_per_owner(client, process, settings):
     assert (
         client.post("/fp/", {"filepond": "{}"}, headers={"Upload-Length": "40"}).status_code == 200
     )
+
+
+def test_store_submitted_uploads_undoes_earlier_stores_when_a_later_one_fails(
+    client, process, rf, settings, upload_dirs
+):
+    from django_filepond_server.exceptions import UploadRejected
+    from tests.helpers import tiny_png
+
+    png, text = process(tiny_png(), name="a.png"), process(b"plain", name="b.png")
+    request = rf.post("/form/", {"filepond": [png, text]})
+    own = FakeRequest(client)
+    request.session, request.user = own.session, own.user
+    with pytest.raises(UploadRejected, match="text/plain"):
+        api.store_submitted_uploads(request, "filepond", "docs/", rules={"types": ["image/*"]})
+    assert not StoredUpload.objects.exists()
+    assert not (upload_dirs["media"] / "docs" / "a.png").exists()
+    assert set(TemporaryUpload.objects.values_list("pk", flat=True)) == {png, text}
+    with get_temporary_area().open(png) as f:
+        assert f.read() == tiny_png()
+
+
+def test_store_upload_with_a_request_follows_check_owner(process, settings):
+    upload_id = process(b"x")
+    other = StreamReadingClient()
+    other.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("o.txt", b"o")]})
+    settings.FILEPOND_SERVER_CHECK_OWNER = False
+    assert api.store_upload(upload_id, "x/", request=FakeRequest(other)).upload_id == upload_id
+
+
+def test_expired_and_refused_uploads_do_not_count_against_the_limits(client, process, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER = 2
+    old = [process(), process()]
+    long_ago = timezone.now() - timedelta(days=2)
+    TemporaryUpload.objects.filter(pk__in=old).update(created=long_ago, updated=long_ago)
+    assert (
+        client.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("c.txt", b"c")]}).status_code
+        == 200
+    )
+
+
+def test_uploads_made_before_login_count_for_the_user(client, process, settings):
+    settings.FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER = 1
+    process()
+    User.objects.create_user("dora", password="pw")
+    assert client.login(username="dora", password="pw")
+    response = client.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("d.txt", b"d")]})
+    assert response.status_code == 429
