@@ -6,7 +6,6 @@ requests for the same upload because the row is locked before its offset is read
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -28,8 +27,6 @@ from django_filepond_server.ownership import Owner, may_access
 from django_filepond_server.rules import content_matches_declared, detect_type, rules_for
 from django_filepond_server.temporary import get_temporary_area
 from django_filepond_server.validators import run_validators
-
-_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 
 #: Bytes read from a request body at a time: large enough that the WSGI server's per-read
 #: overhead does not dominate, small enough to be irrelevant to memory.
@@ -72,11 +69,35 @@ def finish(upload: TemporaryUpload) -> UploadRejected | None:
     return None
 
 
-def _discard_if_rejected(rejection: UploadRejected | None) -> None:
-    """A whole upload that failed its checks leaves nothing: raising rolls its row back and
-    :func:`finish` removed its bytes (there is nothing for the client to retry)."""
+def _record_whole(
+    upload_id: str,
+    name: str,
+    size: int,
+    owner: Owner,
+    field_name: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> TemporaryUpload:
+    """Record a whole file already in the temporary area and run its checks (:func:`finish`).
+
+    Call it inside a transaction: a refusal raises, which rolls the row back, and
+    :func:`finish` has removed the bytes (there is nothing for the client to retry).
+    """
+    upload: TemporaryUpload = TemporaryUpload.objects.create(
+        upload_id=upload_id,
+        file_name=name,
+        field_name=field_name,
+        metadata=metadata or {},
+        upload_length=size,
+        received=size,
+        complete=True,
+        content_type=guess_type(name),
+        **_owned_fields(owner),
+    )
+    rejection = finish(upload)
     if rejection is not None:
         raise rejection
+    upload.save()
+    return upload
 
 
 def create_from_staged(
@@ -88,36 +109,21 @@ def create_from_staged(
     owner: Owner,
 ) -> TemporaryUpload:
     """Record a whole file that the upload handler already wrote to the temporary area."""
-    name = safe_name(file_name)
     with transaction.atomic():
-        upload: TemporaryUpload = TemporaryUpload.objects.create(
-            upload_id=upload_id,
-            file_name=name,
-            field_name=field_name,
-            metadata=metadata,
-            upload_length=size,
-            received=size,
-            complete=True,
-            content_type=guess_type(name),
-            **_owned_fields(owner),
-        )
-        _discard_if_rejected(finish(upload))
-        upload.save()
-    return upload
+        return _record_whole(upload_id, safe_name(file_name), size, owner, field_name, metadata)
 
 
 def create_from_stream(
-    pieces: Iterable[bytes], file_name: str | None, content_type: str | None, owner: Owner
+    pieces: Iterable[bytes], file_name: str | None, declared_type: str | None, owner: Owner
 ) -> TemporaryUpload:
     """Write ``pieces`` (a fetched file) to a new temporary upload and record it as complete.
 
     If reading ``pieces`` raises (a cap, a timeout), or the bytes are active content that the
-    declared ``content_type`` hides, the file is removed and the exception propagates.
+    ``declared_type`` hides, the file is removed and the exception propagates.
     """
     upload_id = new_upload_id()
     area = get_temporary_area()
     name = safe_name(file_name)
-    declared_type = content_type or ""
     size = 0
     try:
         rules_for(None).check_name(name)
@@ -125,25 +131,13 @@ def create_from_stream(
             for piece in pieces:
                 out.write(piece)
                 size += len(piece)
-        if not content_type or not _CONTENT_TYPE.match(content_type):
-            content_type = guess_type(name)
         with transaction.atomic():
-            upload: TemporaryUpload = TemporaryUpload.objects.create(
-                upload_id=upload_id,
-                file_name=name,
-                upload_length=size,
-                received=size,
-                complete=True,
-                content_type=content_type,
-                **_owned_fields(owner),
-            )
-            _discard_if_rejected(finish(upload))
-            if not content_matches_declared(declared_type, upload.detected_type):
+            upload = _record_whole(upload_id, name, size, owner)
+            if not content_matches_declared(declared_type or "", upload.detected_type):
                 raise UploadRejected(
                     _("The remote file's content (%(detected)s) is not the %(declared)s it claims.")
                     % {"detected": upload.detected_type, "declared": declared_type}
                 )
-            upload.save()
         return upload
     except BaseException:
         area.delete(upload_id)
