@@ -283,7 +283,8 @@ def _check_libmagic() -> list[CheckMessage]:
 
         magic.from_buffer(b"%PDF-1.4", mime=True)
     except Exception as exc:  # ImportError: no libmagic; MagicException: a broken database
-        return [_message(Error, Ids.NO_LIBMAGIC, error=str(exc).splitlines()[0] or repr(exc))]
+        error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return [_message(Error, Ids.NO_LIBMAGIC, error=error)]
     return []
 
 

@@ -87,7 +87,7 @@ class PermissionRefused(APIException):
 
 class TooManyUploads(APIException):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = _("You have too many unfinished uploads.")
+    default_detail = _("You have too many temporary uploads.")
     default_code = "too_many_uploads"
 
 
