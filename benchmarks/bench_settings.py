@@ -4,12 +4,14 @@ Everything the server writes (SQLite database, temporary area, permanent store) 
 directory named by ``FILEPOND_BENCH_DIR``, which ``core.py`` creates and removes. The temporary
 area and the store share that directory's filesystem, so ``store_upload`` is a hard-link move.
 
-``benchmarks/fetch.py`` turns the fetch endpoint on through the ``FILEPOND_BENCH_*`` variables
-read at the end; when they are absent (``core.py``) the app's defaults apply.
+``benchmarks/fetch.py`` turns the fetch endpoint on, and ``benchmarks/remote_store.py`` points
+the permanent store at S3 or SFTP, through the ``FILEPOND_BENCH_*`` variables read at the end;
+when they are absent (``core.py``) the app's defaults and the local store apply.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -78,3 +80,26 @@ if "FILEPOND_BENCH_FETCH_DEADLINE" in os.environ:
     FILEPOND_SERVER_FETCH_DEADLINE = float(os.environ["FILEPOND_BENCH_FETCH_DEADLINE"])
 if "FILEPOND_BENCH_MAX_UPLOAD_SIZE" in os.environ:
     FILEPOND_SERVER_MAX_UPLOAD_SIZE = int(os.environ["FILEPOND_BENCH_MAX_UPLOAD_SIZE"])
+
+# A remote permanent store, for benchmarks/remote_store.py. Absent for core.py and fetch.py,
+# which keep the local FileSystemStorage above.
+if "FILEPOND_BENCH_STORAGES_JSON" in os.environ:
+    # A JSON object of STORAGES aliases, each {"BACKEND": ..., "OPTIONS": {...}}, added to the
+    # ones above.
+    STORAGES.update(json.loads(os.environ["FILEPOND_BENCH_STORAGES_JSON"]))
+if "FILEPOND_BENCH_STORAGE_ALIAS" in os.environ:
+    FILEPOND_SERVER_STORAGE = os.environ["FILEPOND_BENCH_STORAGE_ALIAS"]
+if "FILEPOND_BENCH_S3_TRANSFER_JSON" in os.environ:
+    # boto3's TransferConfig is no JSON value: this builds one from a JSON object of its
+    # attributes (those of s3transfer's TransferConfig included, such as
+    # max_in_memory_upload_chunks) and gives it to every S3Storage of STORAGES.
+    from boto3.s3.transfer import TransferConfig
+
+    _transfer_config = TransferConfig()
+    for _name, _value in json.loads(os.environ["FILEPOND_BENCH_S3_TRANSFER_JSON"]).items():
+        if not hasattr(_transfer_config, _name):
+            raise ImproperlyConfigured(f"TransferConfig has no attribute {_name!r}")
+        setattr(_transfer_config, _name, _value)
+    for _config in STORAGES.values():
+        if _config["BACKEND"] == "storages.backends.s3.S3Storage":
+            _config.setdefault("OPTIONS", {})["transfer_config"] = _transfer_config
