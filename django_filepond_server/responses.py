@@ -12,7 +12,13 @@ from django_filepond_server import exceptions
 from django_filepond_server.names import content_disposition, is_active_content
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-STREAM_BLOCK = 64 * 1024
+#: Bytes read from a file per piece of a streamed answer: few round trips to remote storages,
+#: little memory.
+STREAM_BLOCK = 256 * 1024
+
+
+class _FileResponse(FileResponse):
+    block_size = STREAM_BLOCK
 
 
 def plain_text(message: str, status: int = 200) -> HttpResponse:
@@ -89,7 +95,7 @@ def file_response(
             return response
 
     if byte_range is None:
-        response = FileResponse(f, content_type=content_type)
+        response = _FileResponse(f, content_type=content_type)
         response["Content-Length"] = str(size)
     else:
         first, last = byte_range
