@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 import shortuuid
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 from django_filepond_server.storage import stored_upload_storage
+
+_M = TypeVar("_M", bound=models.Model)
 
 #: Upload ids are 22 shortuuid characters; anything else is refused before any lookup.
 UPLOAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -22,6 +25,18 @@ def new_upload_id() -> str:
 
 def is_valid_upload_id(value: object) -> bool:
     return isinstance(value, str) and UPLOAD_ID_RE.match(value) is not None
+
+
+def locked_row(model: type[_M], pk: str) -> _M:
+    """The row ``pk`` of ``model``, locked until the end of the current transaction.
+
+    ``select_for_update`` locks it where the database can (PostgreSQL: one statement); SQLite
+    cannot, so there :func:`lock_row` takes the write lock first. Raises ``DoesNotExist``.
+    """
+    if connection.vendor == "sqlite" and not lock_row(model, pk):
+        raise model.DoesNotExist  # type: ignore[attr-defined]
+    row: _M = model._default_manager.select_for_update().get(pk=pk)
+    return row
 
 
 def lock_row(model: type[models.Model], pk: str) -> bool:

@@ -19,7 +19,7 @@ from django_filepond_server.exceptions import UploadRejected
 from django_filepond_server.models import (
     TemporaryUpload,
     is_valid_upload_id,
-    lock_row,
+    locked_row,
     new_upload_id,
 )
 from django_filepond_server.names import guess_type, safe_name
@@ -77,12 +77,9 @@ def _record_whole(
     field_name: str = "",
     metadata: dict[str, Any] | None = None,
 ) -> TemporaryUpload:
-    """Record a whole file already in the temporary area and run its checks (:func:`finish`).
-
-    Call it inside a transaction: a refusal raises, which rolls the row back, and
-    :func:`finish` has removed the bytes (there is nothing for the client to retry).
-    """
-    upload: TemporaryUpload = TemporaryUpload.objects.create(
+    """Run a whole file's checks (:func:`finish`) and record it: one INSERT, no row at all
+    for a refused file (:func:`finish` has removed its bytes; there is nothing to retry)."""
+    upload = TemporaryUpload(
         upload_id=upload_id,
         file_name=name,
         field_name=field_name,
@@ -96,7 +93,7 @@ def _record_whole(
     rejection = finish(upload)
     if rejection is not None:
         raise rejection
-    upload.save()
+    upload.save(force_insert=True)
     return upload
 
 
@@ -109,8 +106,7 @@ def create_from_staged(
     owner: Owner,
 ) -> TemporaryUpload:
     """Record a whole file that the upload handler already wrote to the temporary area."""
-    with transaction.atomic():
-        return _record_whole(upload_id, safe_name(file_name), size, owner, field_name, metadata)
+    return _record_whole(upload_id, safe_name(file_name), size, owner, field_name, metadata)
 
 
 def create_from_stream(
@@ -175,12 +171,26 @@ def _locked(upload_id: str, request: Any) -> TemporaryUpload:
     expired one, is answered as unknown (404): no existence leak."""
     if not is_valid_upload_id(upload_id):
         raise exceptions.InvalidUploadId()
-    if not lock_row(TemporaryUpload, upload_id):
-        raise exceptions.UnknownUpload()
-    upload: TemporaryUpload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
+    try:
+        upload = locked_row(TemporaryUpload, upload_id)
+    except TemporaryUpload.DoesNotExist:
+        raise exceptions.UnknownUpload() from None
     if not may_access(request, upload) or is_expired(upload):
         raise exceptions.UnknownUpload()
     return upload
+
+
+# What receiving a chunk can change: one short UPDATE per chunk.
+_CHUNK_FIELDS = [
+    "received",
+    "complete",
+    "file_name",
+    "content_type",
+    "detected_type",
+    "rejected",
+    "rejected_status",
+    "updated",
+]
 
 
 def raise_if_rejected(upload: TemporaryUpload) -> None:
@@ -272,7 +282,7 @@ def receive_chunk(
             upload.complete = True
             upload.file_name = upload.file_name or safe_name(None)
             rejection = finish(upload)
-        upload.save()
+        upload.save(update_fields=_CHUNK_FIELDS)
     if rejection is not None:
         raise rejection
     return upload

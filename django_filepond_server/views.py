@@ -82,9 +82,12 @@ class ProcessView(FilePondEndpoint):
     def post(self, request: Request) -> HttpResponse:
         django_request = request._request
         owner = owner_for_new_upload(request)
-        # Before reading the body, with what the request's size says at least; exactly below.
+        # A large body is checked before it is read, with what its size says at least; every
+        # file is checked exactly once staged (one query for the small ones).
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        check_limits(owner, max(0, declared - conf.MAX_METADATA_SIZE - MULTIPART_OVERHEAD))
+        least = declared - conf.MAX_METADATA_SIZE - MULTIPART_OVERHEAD
+        if least > 0:
+            check_limits(owner, least)
         files = django_request.FILES
         post = django_request.POST
         handler = self.handler
