@@ -11,10 +11,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from django_filepond_server import exceptions
@@ -62,9 +63,24 @@ def owner_of(request: Any, *, create: bool = False) -> Owner:
     if session is not None:
         token = session.get(SESSION_KEY, "")
         if not token and create:
-            token = secrets.token_urlsafe(32)
+            token = _new_token(request)
             session[SESSION_KEY] = token
     return Owner(user_id, token)
+
+
+def _new_token(request: Any) -> str:
+    """A new owner token; the same for every request that carries the same CSRF cookie.
+
+    A visitor without a session who picks several files at once sends several uploads before
+    any session cookie comes back; each creates a session and the browser keeps only one.
+    Deriving the token from the CSRF cookie (which the page set, as FilePond needs its
+    token) gives all those sessions the same owner, so no upload is lost.
+    """
+    cookies = getattr(request, "COOKIES", {})
+    csrf_cookie = "" if settings.CSRF_USE_SESSIONS else cookies.get(settings.CSRF_COOKIE_NAME, "")
+    if csrf_cookie:
+        return salted_hmac(SESSION_KEY, csrf_cookie, algorithm="sha256").hexdigest()[:43]
+    return secrets.token_urlsafe(32)
 
 
 def owner_for_new_upload(request: Any) -> Owner:

@@ -3,8 +3,10 @@
 #
 #   sh tests/run.sh [pytest arguments]
 #
-# Creates .venv at the repository root (once), installs this checkout with its test extra,
-# installs the demo's pinned FilePond (some tests run FilePond's own code) and runs pytest.
+# Creates .venv at the repository root (once), installs this checkout with its test and
+# browser extras, installs the demo's pinned FilePond (some tests run FilePond's own code) and
+# runs pytest. The browser tests need Chromium (Debian: apt-get install chromium) and are
+# skipped without it unless FILEPOND_REQUIRE_BROWSER=1.
 # FILEPOND_TEST_DB=postgresql runs the suite on PostgreSQL (127.0.0.1:5432, user postgres).
 set -eu
 
@@ -15,7 +17,7 @@ PYTHON="$VENV/bin/python"
 if [ ! -x "$PYTHON" ]; then
     python3 -m venv "$VENV"
 fi
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$REPO_DIR[test]"
+"$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$REPO_DIR[test,browser]"
 (cd "$REPO_DIR/demo" && npm ci --no-audit --no-fund --loglevel=error)
 
 cd "$REPO_DIR"

@@ -275,3 +275,23 @@ def test_uploads_made_before_login_count_for_the_user(client, process, settings)
     assert client.login(username="dora", password="pw")
     response = client.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("d.txt", b"d")]})
     assert response.status_code == 429
+
+
+def test_first_uploads_sent_at_once_share_an_owner_through_the_csrf_cookie(settings):
+    """Several uploads leave before any session cookie comes back: each makes a session, and
+    the browser keeps one. The CSRF cookie they all carry gives them the same owner."""
+    csrf = "a" * 32
+    first, second, stranger = StreamReadingClient(), StreamReadingClient(), StreamReadingClient()
+    for client in (first, second):
+        client.cookies[settings.CSRF_COOKIE_NAME] = csrf
+    stranger.cookies[settings.CSRF_COOKIE_NAME] = "b" * 32
+    ids = [
+        c.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("f.txt", b"f")]}).content.decode()
+        for c in (first, second, stranger)
+    ]
+    tokens = [TemporaryUpload.objects.get(pk=i).owner_token for i in ids]
+    assert tokens[0] == tokens[1] != tokens[2]
+    assert first.cookies["sessionid"].value != second.cookies["sessionid"].value
+    # The browser kept the second session: it can still restore the first upload.
+    assert body_of(second.get(f"/fp/?restore={ids[0]}")) == b"f"
+    assert stranger.get(f"/fp/?restore={ids[0]}").status_code == 404
