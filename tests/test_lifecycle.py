@@ -148,7 +148,16 @@ def test_cleanup_never_removes_a_transfer_being_written(live_server, settings):
     assert TemporaryUpload.objects.filter(pk=upload_id).exists()
 
     reports = []
-    worker = threading.Thread(target=lambda: reports.append(cleanup()))
+
+    def run_cleanup() -> None:
+        from django.db import connection
+
+        try:
+            reports.append(cleanup())
+        finally:
+            connection.close()  # this thread's own connection
+
+    worker = threading.Thread(target=run_cleanup)
     worker.start()
     time.sleep(1)
     slow.send(b"z" * 500)

@@ -10,6 +10,7 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+import trove_classifiers
 
 pytestmark = pytest.mark.packaging
 
@@ -63,6 +64,8 @@ def test_the_wheel_metadata(dist):
     classifiers = metadata.get_all("Classifier")
     assert "Framework :: Django :: 4.2" in classifiers
     assert "Framework :: Django :: 5.2" in classifiers
+    assert "Framework :: Django :: 6.0" in classifiers
+    assert set(classifiers) <= trove_classifiers.classifiers  # each one is a real classifier
     assert "Typing :: Typed" in classifiers
     assert not any(c.startswith("License ::") for c in classifiers)  # PEP 639: the expression
     extras = set(metadata.get_all("Provides-Extra"))
