@@ -22,7 +22,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from core import BENCH_DIR, SERVER_TIMEOUT, Worker, child_pids, free_port, log_tail, server_env
+from core import (
+    BENCH_DIR,
+    SERVER_TIMEOUT,
+    Worker,
+    child_pids,
+    free_port,
+    log_tail,
+    server_env,
+    stop_gunicorn,
+)
 
 INCUMBENT = "django-drf-filepond"
 INCUMBENT_VERSION = "0.5.2"
@@ -196,14 +205,7 @@ class Gunicorn:
         return [Worker(pid) for pid in sorted(child_pids(self.process.pid))]
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # SIGTERM: gunicorn's graceful shutdown
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_gunicorn(self.process)
 
 
 @contextlib.contextmanager

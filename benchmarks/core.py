@@ -207,14 +207,19 @@ class Server:
         return Worker(children[0])
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()  # SIGTERM: gunicorn's graceful shutdown
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_gunicorn(self.process)
+
+
+def stop_gunicorn(process: subprocess.Popen[bytes] | None) -> None:
+    """Stop a gunicorn master gracefully (SIGTERM), killing it if it takes over 30 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager
