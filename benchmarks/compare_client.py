@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 from core import (
     READ_BLOCK,
-    UPLOAD_NAME,
     BrowserConnection,
     CheckFailed,
     expect_status,
-    file_pieces,
     send,
+    send_chunks,
 )
 
 PROCESS_URL = "/fp/process/"
@@ -77,25 +76,7 @@ def upload_chunked(conn: http.client.HTTPConnection, path: str, size: int, chunk
     headers = {"Content-Type": MULTIPART_TYPE, "Upload-Length": str(size)}
     response = send(conn, "POST", PROCESS_URL, body=START_BODY, headers=headers)
     upload_id = checked_id(expect_status(response, "start POST", 200, 201), "start POST")
-    with open(path, "rb") as f:
-        # FilePond's chunks: i = 0 .. size // chunk_size (an exact multiple ends with an
-        # empty PATCH at offset == length).
-        for offset in range(0, size // chunk_size * chunk_size + 1, chunk_size):
-            length = min(chunk_size, size - offset)
-            response = send(
-                conn,
-                "PATCH",
-                f"/fp/patch/{upload_id}",
-                body=file_pieces(f, offset, length),
-                headers={
-                    "Content-Type": "application/offset+octet-stream",
-                    "Content-Length": str(length),
-                    "Upload-Offset": str(offset),
-                    "Upload-Length": str(size),
-                    "Upload-Name": UPLOAD_NAME,
-                },
-            )
-            expect_status(response, f"PATCH at offset {offset}", 200, 201, 204)
+    send_chunks(conn, f"/fp/patch/{upload_id}", path, size, chunk_size)
     return upload_id
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,9 +27,9 @@ from core import (
     Worker,
     child_pids,
     free_port,
-    log_tail,
     server_env,
     stop_gunicorn,
+    wait_for_gunicorn,
 )
 
 INCUMBENT = "django-drf-filepond"
@@ -187,18 +186,7 @@ class Gunicorn:
     def wait_ready(self, timeout: float = 60) -> None:
         """Wait until the port accepts connections and every worker process exists."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{log_tail(self.log_path)}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=1),
-            ):
-                if len(child_pids(self.process.pid)) == self.workers:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not start in {timeout} s:\n{log_tail(self.log_path)}")
+        wait_for_gunicorn(self.process, self.port, self.log_path, self.workers, timeout)
 
     def worker_processes(self) -> list[Worker]:
         assert self.process is not None

@@ -186,18 +186,7 @@ class Server:
     def wait_ready(self, timeout: float = 30) -> None:
         """Wait until the port accepts connections and the worker process exists."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{log_tail(self.log_path)}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=1),
-            ):
-                if child_pids(self.process.pid):
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not start in {timeout} s:\n{log_tail(self.log_path)}")
+        wait_for_gunicorn(self.process, self.port, self.log_path, workers=1, timeout=timeout)
 
     def worker(self) -> Worker:
         assert self.process is not None
@@ -208,6 +197,24 @@ class Server:
 
     def stop(self) -> None:
         stop_gunicorn(self.process)
+
+
+def wait_for_gunicorn(
+    process: subprocess.Popen[bytes], port: int, log_path: str, workers: int, timeout: float
+) -> None:
+    """Wait until ``port`` accepts connections and gunicorn has forked ``workers`` workers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited early:\n{log_tail(log_path)}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=1),
+        ):
+            if len(child_pids(process.pid)) >= workers:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not start in {timeout} s:\n{log_tail(log_path)}")
 
 
 def stop_gunicorn(process: subprocess.Popen[bytes] | None) -> None:
@@ -322,6 +329,31 @@ def file_pieces(f: BinaryIO, offset: int, length: int) -> Iterator[bytes]:
         yield piece
 
 
+def send_chunks(
+    conn: http.client.HTTPConnection, patch_url: str, path: str, size: int, chunk_size: int
+) -> None:
+    """PATCH the file at ``path`` to ``patch_url`` in order, one request per chunk."""
+    with open(path, "rb") as f:
+        # FilePond sends chunks i = 0 .. size // chunk_size, so a size that is an exact
+        # multiple of the chunk size ends with an empty PATCH at offset == length.
+        for offset in range(0, size // chunk_size * chunk_size + 1, chunk_size):
+            length = min(chunk_size, size - offset)
+            response = send(
+                conn,
+                "PATCH",
+                patch_url,
+                body=file_pieces(f, offset, length),
+                headers={
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(length),
+                    "Upload-Offset": str(offset),
+                    "Upload-Length": str(size),
+                    "Upload-Name": UPLOAD_NAME,
+                },
+            )
+            expect_status(response, f"PATCH at offset {offset}", 200, 201, 204)
+
+
 def upload(conn: http.client.HTTPConnection, path: str, size: int, chunk_size: int) -> str:
     """Send ``path`` as FilePond's chunked upload does; return the transfer id."""
     boundary = "filepond-bench-boundary"
@@ -345,27 +377,7 @@ def upload(conn: http.client.HTTPConnection, path: str, size: int, chunk_size: i
     )
     upload_id = expect_status(response, "start POST", 200, 201).decode()
     patch_url = f"/fp/?patch={upload_id}"
-
-    with open(path, "rb") as f:
-        # FilePond sends chunks i = 0 .. size // chunk_size, so a size that is an exact
-        # multiple of the chunk size ends with an empty PATCH at offset == length.
-        for offset in range(0, size // chunk_size * chunk_size + 1, chunk_size):
-            length = min(chunk_size, size - offset)
-            response = send(
-                conn,
-                "PATCH",
-                patch_url,
-                body=file_pieces(f, offset, length),
-                headers={
-                    "Content-Type": "application/offset+octet-stream",
-                    "Content-Length": str(length),
-                    "Upload-Offset": str(offset),
-                    "Upload-Length": str(size),
-                    "Upload-Name": UPLOAD_NAME,
-                },
-            )
-            expect_status(response, f"PATCH at offset {offset}", 200, 201, 204)
-
+    send_chunks(conn, patch_url, path, size, chunk_size)
     response = send(conn, "HEAD", patch_url)
     expect_status(response, "resume HEAD", 200)
     reported = response.getheader("Upload-Offset")
