@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from django.core.exceptions import SuspiciousFileOperation
@@ -37,10 +37,12 @@ from django_filepond_server.temporary import TemporaryArea, get_temporary_area
 from django_filepond_server.transfers import is_expired
 
 __all__ = [
+    "check_upload",
     "delete_stored_upload",
     "get_stored_upload",
     "get_stored_upload_file_data",
     "get_temporary_upload",
+    "save_upload",
     "store_submitted_uploads",
     "store_upload",
     "submitted_upload_ids",
@@ -208,6 +210,90 @@ def _check_owner(upload: TemporaryUpload, request: Any, user: Any) -> None:
         raise UploadNotOwned(f"Upload {upload.upload_id!r} does not belong to {user!s}.")
 
 
+def _check(upload: TemporaryUpload, request: Any, user: Any, rules: Any) -> None:
+    """What every promotion checks, in this order: expiry, owner, refusal, completion, rules."""
+    if is_expired(upload):
+        raise UploadNotFound(f"Temporary upload {upload.upload_id!r} has expired.")
+    _check_owner(upload, request, user)
+    if upload.rejected:
+        raise UploadRejected(upload.rejected, upload.rejected_status or 415)
+    if not upload.complete:
+        raise UploadIncomplete(
+            f"Upload {upload.upload_id!r} has {upload.received} of {upload.upload_length} "
+            "bytes; it cannot be stored before it is complete."
+        )
+    if rules is not None:
+        resolve_rules(rules).check(
+            upload.file_name, upload.received, upload.detected_type or _sniff(upload)
+        )
+
+
+def check_upload(
+    upload_id: str,
+    *,
+    request: Any = None,
+    user: Any = None,
+    rules: str | Mapping[str, Any] | UploadRules | None = None,
+) -> TemporaryUpload:
+    """The finished temporary upload ``upload_id``, checked exactly as :func:`store_upload`
+    would check it, without storing anything.
+
+    Raises :class:`UploadNotFound` (unknown, invalid or expired id),
+    :class:`UploadNotOwned`, :class:`UploadRejected` (refused when it arrived, or breaking
+    ``rules``) or :class:`UploadIncomplete`. A form validates submitted ids with it; storing
+    checks again, under the row lock, so an upload reverted in between is never stored.
+    """
+    upload = get_temporary_upload(upload_id)
+    _check(upload, request, user, rules)
+    return upload
+
+
+def _promote(
+    upload_id: str,
+    storage: Storage,
+    name_for: Callable[[TemporaryUpload], str],
+    *,
+    request: Any,
+    user: Any,
+    rules: Any,
+    record: Callable[[TemporaryUpload, str], Any],
+) -> Any:
+    """Lock, check and put the bytes of ``upload_id`` into ``storage`` under a free name
+    derived from ``name_for(upload)``, then ``record(upload, saved_name)`` in the same
+    transaction. The temporary upload is deleted when that transaction commits; if anything
+    fails, the file just saved is deleted again and the temporary upload stays intact."""
+    area = get_temporary_area()
+    get_temporary_upload(upload_id)
+    saved: str | None = None
+    try:
+        with transaction.atomic():
+            # Lock first: on SQLite a read before the first write can deadlock two stores.
+            if not lock_row(TemporaryUpload, upload_id):  # stored by a concurrent call
+                raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.")
+            upload: TemporaryUpload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
+            _check(upload, request, user, rules)
+            name = name_for(upload)
+            try:
+                saved = _put(area, storage, upload_id, name)
+            except (SuspiciousFileOperation, FileExistsError):
+                raise
+            except Exception as exc:
+                raise StorageFailed(
+                    f"Could not save {name!r} to the storage {storage!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            result = record(upload, saved)
+            upload.delete()
+            upload.upload_id = upload_id
+            transaction.on_commit(lambda: area.delete(upload_id))
+    except BaseException:
+        if saved is not None:
+            with contextlib.suppress(Exception):  # the original error matters more
+                storage.delete(saved)
+        raise
+    return result
+
+
 def store_upload(
     upload_id: str,
     destination_file_path: str,
@@ -241,60 +327,67 @@ def store_upload(
     id and :class:`~django_filepond_server.exceptions.UploadIncomplete` for a transfer still
     under way.
     """
-    area = get_temporary_area()
-    storage = get_permanent_storage()
-    get_temporary_upload(upload_id)
-    saved: str | None = None
-    try:
-        with transaction.atomic():
-            # Lock first: on SQLite a read before the first write can deadlock two stores.
-            if not lock_row(TemporaryUpload, upload_id):  # stored by a concurrent call
-                raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.")
-            upload: TemporaryUpload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
-            if is_expired(upload):
-                raise UploadNotFound(f"Temporary upload {upload_id!r} has expired.")
-            _check_owner(upload, request, user)
-            if upload.rejected:
-                raise UploadRejected(upload.rejected, upload.rejected_status or 415)
-            if not upload.complete:
-                raise UploadIncomplete(
-                    f"Upload {upload_id!r} has {upload.received} of {upload.upload_length} "
-                    "bytes; it cannot be stored before it is complete."
-                )
-            if rules is not None:
-                resolve_rules(rules).check(
-                    upload.file_name, upload.received, upload.detected_type or _sniff(upload)
-                )
-            name = _destination_name(destination_file_path, upload.file_name)
-            try:
-                saved = _put(area, storage, upload_id, name)
-            except (SuspiciousFileOperation, FileExistsError):
-                raise
-            except Exception as exc:
-                raise StorageFailed(
-                    f"Could not save {name!r} to the permanent store {conf.STORAGE!r}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            stored: StoredUpload = StoredUpload.objects.create(
-                upload_id=upload.upload_id,
-                file=saved,
-                original_name=upload.file_name,
-                size=upload.received,
-                content_type=upload.content_type,
-                detected_type=upload.detected_type,
-                owner_id=upload.owner_id,
-                uploaded=upload.created,
-            )
-            upload.delete()
-            upload.upload_id = upload_id
-            transaction.on_commit(lambda: area.delete(upload_id))
-            signals.send_on_commit(signals.upload_stored, stored, temporary_upload=upload)
-    except BaseException:
-        if saved is not None:
-            with contextlib.suppress(Exception):  # the original error matters more
-                storage.delete(saved)
-        raise
-    return stored
+
+    def record(upload: TemporaryUpload, saved: str) -> StoredUpload:
+        stored: StoredUpload = StoredUpload.objects.create(
+            upload_id=upload.upload_id,
+            file=saved,
+            original_name=upload.file_name,
+            size=upload.received,
+            content_type=upload.content_type,
+            detected_type=upload.detected_type,
+            owner_id=upload.owner_id,
+            uploaded=upload.created,
+        )
+        signals.send_on_commit(signals.upload_stored, stored, temporary_upload=upload)
+        return stored
+
+    result: StoredUpload = _promote(
+        upload_id,
+        get_permanent_storage(),
+        lambda upload: _destination_name(destination_file_path, upload.file_name),
+        request=request,
+        user=user,
+        rules=rules,
+        record=record,
+    )
+    return result
+
+
+def save_upload(
+    upload_id: str,
+    storage: Storage,
+    name: str | Callable[[TemporaryUpload], str],
+    *,
+    request: Any = None,
+    user: Any = None,
+    rules: str | Mapping[str, Any] | UploadRules | None = None,
+) -> str:
+    """Put the finished temporary upload ``upload_id`` into any ``storage`` and return the
+    name the storage really saved; no :class:`~django_filepond_server.models.StoredUpload`
+    is recorded. This is how a model's ``FileField`` gets an upload: pass the field's
+    storage and a name built with its ``upload_to``.
+
+    ``name`` is a storage name, or a callable that receives the
+    :class:`~django_filepond_server.models.TemporaryUpload` (to use its ``file_name``) and
+    returns one. A name that is taken is never overwritten: another one is picked, as
+    :func:`store_upload` does. The checks (``request``, ``user``, ``rules``), the
+    exceptions and the all-or-nothing behaviour are those of :func:`store_upload`; the
+    temporary upload is removed, and ``upload_saved`` sent, when the surrounding transaction
+    commits.
+    """
+
+    def name_for(upload: TemporaryUpload) -> str:
+        return name(upload) if callable(name) else name
+
+    def record(upload: TemporaryUpload, saved: str) -> str:
+        signals.send_on_commit(signals.upload_saved, upload, storage=storage, name=saved)
+        return saved
+
+    result: str = _promote(
+        upload_id, storage, name_for, request=request, user=user, rules=rules, record=record
+    )
+    return result
 
 
 def _sniff(upload: TemporaryUpload) -> str:

@@ -9,6 +9,9 @@ Every signal is sent with ``sender`` the model class and ``upload`` the instance
   instance.
 - ``upload_stored``: ``store_upload`` promoted an upload; ``upload`` is the ``StoredUpload``
   and ``temporary_upload`` the deleted ``TemporaryUpload``.
+- ``upload_saved``: ``save_upload`` put an upload into another storage (a model's
+  ``FileField``); ``upload`` is the deleted ``TemporaryUpload``, ``storage`` the storage and
+  ``name`` the name it saved.
 - ``upload_expired``: ``filepond_cleanup`` removed an expired, abandoned or refused temporary
   upload; ``upload`` is the deleted instance.
 """
@@ -24,6 +27,7 @@ upload_started = Signal()
 upload_completed = Signal()
 upload_reverted = Signal()
 upload_stored = Signal()
+upload_saved = Signal()
 upload_expired = Signal()
 
 

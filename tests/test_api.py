@@ -11,7 +11,12 @@ from django.core.exceptions import ObjectDoesNotExist, SuspiciousFileOperation
 from django.core.files.storage import InMemoryStorage, storages
 
 from django_filepond_server import api
-from django_filepond_server.exceptions import StorageFailed, UploadIncomplete, UploadNotFound
+from django_filepond_server.exceptions import (
+    StorageFailed,
+    UploadIncomplete,
+    UploadNotFound,
+    UploadRejected,
+)
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
 
@@ -293,3 +298,59 @@ def test_store_does_not_hide_other_filesystem_errors(process, monkeypatch):
     assert isinstance(raised.value.__cause__, PermissionError)
     assert TemporaryUpload.objects.filter(pk=upload_id).exists()
     assert not StoredUpload.objects.exists()
+
+
+def test_check_upload_answers_what_store_upload_would_refuse(process, start_chunked, client):
+    upload_id = process(b"fine", name="ok.txt")
+    checked = api.check_upload(upload_id, rules={"extensions": [".txt"]})
+    assert checked.upload_id == upload_id and checked.file_name == "ok.txt"
+    with pytest.raises(UploadRejected, match="Files ending in .txt are not accepted"):
+        api.check_upload(upload_id, rules={"extensions": [".pdf"]})
+    with pytest.raises(UploadIncomplete):
+        api.check_upload(start_chunked(10))
+    with pytest.raises(UploadNotFound):
+        api.check_upload("D" * 22)
+    # Nothing was stored or removed by checking.
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+    assert not StoredUpload.objects.exists()
+
+
+def test_save_upload_puts_the_file_into_any_storage_without_a_stored_record(
+    process, django_capture_on_commit_callbacks
+):
+    from django_filepond_server.signals import upload_saved
+
+    received = []
+
+    def receiver(**kwargs):
+        received.append(kwargs)
+
+    upload_saved.connect(receiver)
+    storage = InMemoryStorage()
+    first = process(b"one", name="photo.txt")
+    second = process(b"two", name="photo.txt")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            name = api.save_upload(first, storage, lambda upload: f"avatars/{upload.file_name}")
+            other = api.save_upload(second, storage, "avatars/photo.txt")
+    finally:
+        upload_saved.disconnect(receiver)
+    assert name == "avatars/photo.txt"
+    assert other != name and other.startswith("avatars/photo_")  # never overwritten
+    with storage.open(name) as f:
+        assert f.read() == b"one"
+    assert not StoredUpload.objects.exists()
+    assert not TemporaryUpload.objects.filter(pk__in=[first, second]).exists()
+    assert [(r["upload"].upload_id, r["name"], r["storage"]) for r in received] == [
+        (first, name, storage),
+        (second, other, storage),
+    ]
+
+
+def test_a_failed_save_upload_leaves_nothing_behind(process, monkeypatch):
+    storage = InMemoryStorage()
+    upload_id = process(b"precious")
+    with pytest.raises(UploadRejected):
+        api.save_upload(upload_id, storage, "x.txt", rules={"max_size": 3})
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+    assert storage.listdir("") == ([], [])
