@@ -19,7 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.responses import file_response
 from django_filepond_server.storage import open_stored
-from django_filepond_server.temporary import get_temporary_area
+from django_filepond_server.temporary import area_for
+from django_filepond_server.transfers import delete_bytes
 
 
 class _UploadAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -122,13 +123,12 @@ class TemporaryUploadAdmin(_UploadAdmin):
         return obj.file_name
 
     def open_file(self, obj: TemporaryUpload) -> Any:
-        return get_temporary_area().open(obj.upload_id)
+        return area_for(obj).open(obj.upload_id)
 
     def delete_with_files(self, queryset: QuerySet[Any]) -> None:
-        area = get_temporary_area()
-        for upload_id in list(queryset.values_list("pk", flat=True)):
-            queryset.model._default_manager.filter(pk=upload_id).delete()
-            area.delete(upload_id)
+        for upload in list(queryset.select_related(None).only("upload_id", "area")):
+            queryset.model._default_manager.filter(pk=upload.upload_id).delete()
+            delete_bytes(area_for(upload), upload.upload_id)
 
 
 @admin.register(StoredUpload)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import logging
 import os
-import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -14,7 +13,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage
 from django.db import transaction
 
-from django_filepond_server import signals
+from django_filepond_server import signals, stores
 from django_filepond_server.conf import conf
 from django_filepond_server.exceptions import (
     StorageFailed,
@@ -33,8 +32,8 @@ from django_filepond_server.names import safe_name
 from django_filepond_server.ownership import owner_of
 from django_filepond_server.rules import UploadRules, detect_type, resolve_rules
 from django_filepond_server.storage import get_permanent_storage, open_stored
-from django_filepond_server.temporary import TemporaryArea, get_temporary_area
-from django_filepond_server.transfers import is_expired
+from django_filepond_server.temporary import area_for
+from django_filepond_server.transfers import delete_bytes, is_expired
 
 __all__ = [
     "check_upload",
@@ -47,6 +46,8 @@ __all__ = [
     "store_upload",
     "submitted_upload_ids",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Errors of os.link() after which copying is the way to go (other filesystem, no hard links).
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP}
@@ -168,35 +169,47 @@ def _move_into(storage: FileSystemStorage, source: str, name: str) -> str:
         return name.replace("\\", "/")
 
 
-def _put(area: TemporaryArea, storage: Storage, upload_id: str, name: str) -> str:
-    """Put the temporary bytes into ``storage`` as ``name``; returns the name really saved."""
-    source = area.local_path(upload_id)
+def _put(upload: TemporaryUpload, storage: Storage, name: str) -> str:
+    """Put the temporary bytes into ``storage`` as ``name`` or a free variant of it; returns
+    the name really saved. A move on one filesystem, S3's own copies (or a bounded streamed
+    upload) into S3, one streamed pass into any other storage."""
+    area = area_for(upload)
+    source = area.local_path(upload.upload_id)
     if source is not None and isinstance(storage, FileSystemStorage):
         try:
             return _move_into(storage, source, name)
         except OSError as exc:
             if exc.errno not in _NO_LINK:
                 raise
-    name = _free_name(storage, name)
+    if stores.is_s3(storage):
+        saved, through_app = stores.put(area, upload, storage, name)
+        logger.debug("Stored %s as %s; %d bytes passed through the app", upload, saved, through_app)
+        return saved
+    name = stores.free_name(storage, name)
     try:
-        with area.open(upload_id) as f:
+        with area.open(upload.upload_id) as f:
             return storage.save(name, File(f, name=name))
-    except BaseException:
-        # A backend may leave a partial object behind; the name was free, so it is ours.
-        with contextlib.suppress(Exception):
-            storage.delete(name)
+    except BaseException as exc:
+        # A backend may leave a partial file behind; the name was free, so it is ours.
+        _undo(storage, name, exc)
         raise
 
 
-def _free_name(storage: Storage, name: str) -> str:
-    """A name not taken in ``storage``, even where the backend would overwrite (S3's
-    ``file_overwrite`` default): a stored upload never replaces another one's bytes."""
-    name = storage.get_available_name(name)
-    directory, base = posixpath.split(name)
-    root, ext = posixpath.splitext(base)
-    while storage.exists(name):
-        name = posixpath.join(directory, storage.get_alternative_name(root, ext))
-    return name
+def _undo(storage: Storage, name: str, error: BaseException) -> None:
+    """Delete a file an all-or-nothing store wrote before ``error``. If that fails too, the
+    file is left behind: say so in the log and in a note on ``error`` (which propagates)."""
+    try:
+        storage.delete(name)
+    except Exception as exc:
+        message = (
+            f"The file {name!r} written before the failure could not be removed "
+            f"({type(exc).__name__}: {exc}); it is left behind in the storage."
+        )
+        logger.error(message)
+        if hasattr(error, "add_note"):
+            error.add_note(message)
+        else:  # Python 3.10
+            error.__notes__ = [*getattr(error, "__notes__", []), message]  # type: ignore[attr-defined]
 
 
 def _check_owner(upload: TemporaryUpload, request: Any, user: Any) -> None:
@@ -253,6 +266,7 @@ def _promote(
     storage: Storage,
     name_for: Callable[[TemporaryUpload], str],
     *,
+    where: str,
     request: Any,
     user: Any,
     rules: Any,
@@ -262,7 +276,6 @@ def _promote(
     derived from ``name_for(upload)``, then ``record(upload, saved_name)`` in the same
     transaction. The temporary upload is deleted when that transaction commits; if anything
     fails, the file just saved is deleted again and the temporary upload stays intact."""
-    area = get_temporary_area()
     get_temporary_upload(upload_id)
     saved: str | None = None
     try:
@@ -274,22 +287,21 @@ def _promote(
             _check(upload, request, user, rules)
             name = name_for(upload)
             try:
-                saved = _put(area, storage, upload_id, name)
+                saved = _put(upload, storage, name)
             except (SuspiciousFileOperation, FileExistsError):
                 raise
             except Exception as exc:
                 raise StorageFailed(
-                    f"Could not save {name!r} to the storage {storage!r}: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"Could not save {name!r} to {where}: {type(exc).__name__}: {exc}"
                 ) from exc
             result = record(upload, saved)
+            area = area_for(upload)
             upload.delete()
             upload.upload_id = upload_id
-            transaction.on_commit(lambda: area.delete(upload_id))
-    except BaseException:
+            transaction.on_commit(lambda: delete_bytes(area, upload_id))
+    except BaseException as exc:
         if saved is not None:
-            with contextlib.suppress(Exception):  # the original error matters more
-                storage.delete(saved)
+            _undo(storage, saved, exc)
         raise
     return result
 
@@ -346,6 +358,7 @@ def store_upload(
         upload_id,
         get_permanent_storage(),
         lambda upload: _destination_name(destination_file_path, upload.file_name),
+        where=f"the permanent store {conf.STORAGE!r}",
         request=request,
         user=user,
         rules=rules,
@@ -385,13 +398,20 @@ def save_upload(
         return saved
 
     result: str = _promote(
-        upload_id, storage, name_for, request=request, user=user, rules=rules, record=record
+        upload_id,
+        storage,
+        name_for,
+        where=f"the storage {type(storage).__name__}",
+        request=request,
+        user=user,
+        rules=rules,
+        record=record,
     )
     return result
 
 
 def _sniff(upload: TemporaryUpload) -> str:
-    with get_temporary_area().open(upload.upload_id) as f:
+    with area_for(upload).open(upload.upload_id) as f:
         return detect_type(f)
 
 
@@ -425,9 +445,8 @@ def store_submitted_uploads(
                 stored.append(
                     store_upload(upload_id, destination_file_path, request=request, rules=rules)
                 )
-    except BaseException:
+    except BaseException as exc:
         for done in stored:
-            with contextlib.suppress(Exception):
-                storage.delete(str(done.file.name))
+            _undo(storage, str(done.file.name), exc)
         raise
     return stored

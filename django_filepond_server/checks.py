@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage, storages
 from django.utils.module_loading import import_string
 
 from django_filepond_server.conf import DEFAULTS, ENDPOINT_KEYS
@@ -130,6 +131,33 @@ class Ids:
         "'tcp://host:port'; found {value!r}.",
         None,
     )
+    TEMP_STORAGE_ALIAS = (
+        "E024",
+        "FILEPOND_SERVER_TEMP_STORAGE should be None or name an alias of the STORAGES "
+        "setting; {value!r} is not one.",
+        "Add {value!r} to STORAGES, or set FILEPOND_SERVER_TEMP_STORAGE to one of: {aliases}.",
+    )
+    TEMP_STORAGE_OVERLAP = (
+        "E025",
+        "FILEPOND_SERVER_TEMP_STORAGE ({temp!r}) and FILEPOND_SERVER_STORAGE ({store!r}) "
+        "share a place, so filepond_cleanup would take stored files for orphans of the "
+        "temporary area.",
+        "Give the temporary area a bucket or a location (prefix) of its own.",
+    )
+    SHARED_AREA_ON_SQLITE = (
+        "W005",
+        "FILEPOND_SERVER_TEMP_STORAGE shares the temporary area between app servers, but the "
+        "database is SQLite, a file on one machine.",
+        "App servers that share uploads also need a shared database, such as PostgreSQL.",
+    )
+    LOCAL_AREA_ON_SEVERAL_SERVERS = (
+        "W006",
+        "Live uploads in the local temporary area are held by {count} app servers "
+        "({nodes}); a request that reaches another server than the one holding its upload "
+        "cannot be answered.",
+        "Set FILEPOND_SERVER_TEMP_STORAGE to a storage every app server shares (see the "
+        "deployment documentation).",
+    )
     TEMP_DIR_IN_MEDIA = (
         "W001",
         "FILEPOND_SERVER_TEMP_DIR is inside MEDIA_ROOT, so unchecked temporary uploads may be "
@@ -177,6 +205,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     else:
         errors.extend(_check_backend(alias, settings.STORAGES[alias].get("BACKEND", "")))
+    errors.extend(_check_temporary_storage(alias, aliases))
     if not isinstance(_setting("FILEPOND_SERVER_LOAD_REDIRECT"), bool):
         errors.append(_message(Error, Ids.LOAD_REDIRECT))
     expiry = _setting("FILEPOND_SERVER_LOAD_URL_EXPIRY")
@@ -237,6 +266,87 @@ def _check_backend(alias: str, backend: str) -> list[CheckMessage]:
     return []
 
 
+def _check_temporary_storage(store: Any, aliases: list[str]) -> list[CheckMessage]:
+    temp = _setting("FILEPOND_SERVER_TEMP_STORAGE")
+    if temp is None:
+        return []
+    if temp not in aliases:
+        return [
+            _message(
+                Error, Ids.TEMP_STORAGE_ALIAS, value=temp, aliases=", ".join(aliases) or "none"
+            )
+        ]
+    errors = _check_backend(temp, settings.STORAGES[temp].get("BACKEND", ""))
+    if errors:
+        return errors
+    if store in aliases and _same_place(temp, store):
+        errors.append(_message(Error, Ids.TEMP_STORAGE_OVERLAP, temp=temp, store=store))
+    if any(db.get("ENGINE", "").endswith("sqlite3") for db in settings.DATABASES.values()):
+        errors.append(_message(Warning, Ids.SHARED_AREA_ON_SQLITE))
+    return errors
+
+
+def _same_place(first: str, second: str) -> bool:
+    """Whether two ``STORAGES`` aliases can hold the same files: one alias, or one bucket or
+    directory with locations where one contains the other."""
+    if first == second:
+        return True
+    try:
+        a, b = storages[first], storages[second]
+    except Exception:  # a broken alias is reported by the checks of its own setting
+        return False
+    if getattr(a, "bucket_name", None) and getattr(b, "bucket_name", None):
+        if (a.bucket_name, getattr(a, "endpoint_url", None)) != (  # type: ignore[attr-defined]
+            b.bucket_name,  # type: ignore[attr-defined]
+            getattr(b, "endpoint_url", None),
+        ):
+            return False
+        return _nested(getattr(a, "location", ""), getattr(b, "location", ""))
+    if isinstance(a, FileSystemStorage) and isinstance(b, FileSystemStorage):
+        return _nested(os.path.abspath(a.base_location), os.path.abspath(b.base_location))
+    return False
+
+
+def _nested(first: str, second: str) -> bool:
+    first, second = first.strip("/") + "/", second.strip("/") + "/"
+    return first == "/" or second == "/" or first.startswith(second) or second.startswith(first)
+
+
+@register(Tags.database)
+def check_uploads_held(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """With a local temporary area, live uploads held by several app servers show that
+    requests are spread over machines that cannot see each other's files. Runs with
+    ``check --database default`` and before ``migrate``."""
+    from django.db import DatabaseError, router
+
+    from django_filepond_server.models import TemporaryUpload
+    from django_filepond_server.ownership import live_uploads
+
+    if _setting("FILEPOND_SERVER_TEMP_STORAGE") is not None:
+        return []
+    if router.db_for_read(TemporaryUpload) not in (databases or ()):
+        return []  # database checks only look at the databases they are given
+    try:
+        nodes = sorted(
+            TemporaryUpload.objects.filter(live_uploads(), area="")
+            .exclude(node="")
+            .order_by()
+            .values_list("node", flat=True)
+            .distinct()
+        )
+    except DatabaseError:  # not migrated yet
+        return []
+    if len(nodes) < 2:
+        return []
+    return [
+        _message(
+            Warning, Ids.LOCAL_AREA_ON_SEVERAL_SERVERS, count=len(nodes), nodes=", ".join(nodes)
+        )
+    ]
+
+
 def _check_lifecycle() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     check_owner = _setting("FILEPOND_SERVER_CHECK_OWNER")
@@ -254,7 +364,11 @@ def _check_lifecycle() -> list[CheckMessage]:
         errors.append(
             _message(Error, Ids.SIZE, name="FILEPOND_SERVER_MAX_BYTES_PER_OWNER", value=size)
         )
-    for name in ("FILEPOND_SERVER_TEMPORARY_LIFETIME", "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT"):
+    for name in (
+        "FILEPOND_SERVER_TEMPORARY_LIFETIME",
+        "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT",
+        "FILEPOND_SERVER_VALIDATION_TIMEOUT",
+    ):
         value = _setting(name)
         seconds = value.total_seconds() if isinstance(value, timedelta) else value
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:

@@ -1,28 +1,48 @@
 """Removing what the temporary area no longer needs (``manage.py filepond_cleanup``).
 
 Expired uploads, abandoned transfers and refused uploads are removed row by row, each under
-the row lock and re-checked after locking, so a transfer that is being written (and so holds
-the lock, and is then no longer idle) is never removed. Files without a row are removed only
-once they are older than the transfer idle timeout: a file is created just before its row.
+the row lock and re-checked after locking. A local transfer whose chunk is being written
+holds its file's ``flock``, and is left alone. Bytes without a row (a crash between writing
+them and recording them) are removed only once they are older than the transfer idle
+timeout, since bytes are always written before their row. Nothing another app server still
+holds is ever removed: a row whose local file is missing is only removed by the server whose
+directory it names.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from django_filepond_server import signals
+from django_filepond_server import signals, stores
 from django_filepond_server.conf import conf
-from django_filepond_server.models import TemporaryUpload, is_valid_upload_id, lock_row
-from django_filepond_server.temporary import LocalTemporaryArea, get_temporary_area
-from django_filepond_server.transfers import is_expired
+from django_filepond_server.models import TemporaryUpload, UploadPart, is_valid_upload_id, lock_row
+from django_filepond_server.storage import list_files
+from django_filepond_server.temporary import (
+    LocalTemporaryArea,
+    StorageTemporaryArea,
+    TemporaryArea,
+    area_for,
+    get_temporary_area,
+    is_older,
+)
+from django_filepond_server.transfers import delete_bytes, is_expired
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock; transfers there take turns
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,13 +52,19 @@ class CleanupReport:
     rejected: int = 0
     missing_files: int = 0
     orphan_files: int = 0
+    aborted_stores: int = 0
     bytes: int = 0
     ids: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return (
-            self.expired + self.abandoned + self.rejected + self.missing_files + self.orphan_files
+            self.expired
+            + self.abandoned
+            + self.rejected
+            + self.missing_files
+            + self.orphan_files
+            + self.aborted_stores
         )
 
 
@@ -51,48 +77,103 @@ def _candidates() -> Q:
     )
 
 
-def _size(upload_id: str) -> int:
-    area = get_temporary_area()
+def _size(area: TemporaryArea, upload_id: str) -> int:
     try:
         return area.size(upload_id)
     except OSError:
         return 0
 
 
+@contextlib.contextmanager
+def _unless_being_written(area: TemporaryArea, upload_id: str) -> Iterator[bool]:
+    """Whether nothing writes the upload's bytes now; for a local upload, its ``flock`` is
+    held until the block ends, so no chunk starts meanwhile."""
+    path = area.local_path(upload_id)
+    if fcntl is None or path is None:
+        yield True
+        return
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        yield True
+        return
+    with f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False  # a chunk is being written right now
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def cleanup(*, dry_run: bool = False) -> CleanupReport:
-    """Remove expired, abandoned and refused uploads, and files or rows missing their half."""
+    """Remove expired, abandoned and refused uploads, rows whose local file is gone, bytes
+    without a row, and multipart uploads that an interrupted ``store_upload`` left behind."""
     report = CleanupReport()
-    area = get_temporary_area()
     candidate_ids = list(TemporaryUpload.objects.filter(_candidates()).values_list("pk", flat=True))
     for upload_id in candidate_ids:
+        _remove_candidate(upload_id, report, dry_run)
+    _remove_rows_without_bytes(report, dry_run)
+    area = get_temporary_area()
+    if isinstance(area, LocalTemporaryArea):
+        _remove_orphan_files(area, report, dry_run)
+    aliases = set(TemporaryUpload.objects.exclude(area="").values_list("area", flat=True))
+    if isinstance(area, StorageTemporaryArea):
+        aliases.add(area.alias)
+    for alias in sorted(aliases):
+        _remove_orphan_objects(StorageTemporaryArea(alias), report, dry_run)
+    report.aborted_stores += stores.abort_stale(
+        older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
+    )
+    return report
+
+
+def _remove_candidate(upload_id: str, report: CleanupReport, dry_run: bool) -> None:
+    try:
+        area = area_for(TemporaryUpload.objects.only("area").get(pk=upload_id))
+    except TemporaryUpload.DoesNotExist:
+        return  # reverted or stored meanwhile
+    with _unless_being_written(area, upload_id) as idle:
+        if not idle:
+            return
         with transaction.atomic():
             if not lock_row(TemporaryUpload, upload_id):
-                continue  # reverted or stored meanwhile
+                return
             upload = TemporaryUpload.objects.select_for_update().get(pk=upload_id)
             if upload.rejected:
                 if upload.updated >= timezone.now() - conf.TRANSFER_IDLE_TIMEOUT:
-                    continue
+                    return
                 report.rejected += 1
             elif not is_expired(upload):
-                continue  # a chunk arrived while we waited for the lock
+                return  # a chunk arrived meanwhile
             elif upload.complete:
                 report.expired += 1
             else:
                 report.abandoned += 1
-            report.bytes += _size(upload_id)
+            report.bytes += _size(area, upload_id)
             report.ids.append(upload_id)
             if not dry_run:
                 upload.delete()
                 upload.upload_id = upload_id
-                transaction.on_commit(partial(area.delete, upload_id))
+                transaction.on_commit(lambda: delete_bytes(area, upload_id))
                 signals.send_on_commit(signals.upload_expired, upload)
 
-    # Rows whose bytes are gone (removed by hand, or a full disk) can never be restored.
-    for upload_id in TemporaryUpload.objects.values_list("pk", flat=True).iterator():
-        if upload_id in report.ids or area.exists(upload_id):
+
+def _remove_rows_without_bytes(report: CleanupReport, dry_run: bool) -> None:
+    """Rows of this server's local area whose file is gone (removed by hand, a lost disk) can
+    never be restored. Rows of another server's directory are that server's business."""
+    local = LocalTemporaryArea(conf.TEMP_DIR)
+    rows = TemporaryUpload.objects.filter(area="", node__in=["", local.node]).exclude(
+        pk__in=report.ids
+    )
+    for upload_id in rows.values_list("pk", flat=True).iterator():
+        if local.exists(upload_id):
             continue
         with transaction.atomic():
-            if not lock_row(TemporaryUpload, upload_id) or area.exists(upload_id):
+            if not lock_row(TemporaryUpload, upload_id) or local.exists(upload_id):
                 continue
             upload = TemporaryUpload.objects.get(pk=upload_id)
             if upload.rejected:
@@ -101,10 +182,6 @@ def cleanup(*, dry_run: bool = False) -> CleanupReport:
             report.ids.append(upload_id)
             if not dry_run:
                 upload.delete()
-
-    if isinstance(area, LocalTemporaryArea):
-        _remove_orphan_files(area, report, dry_run)
-    return report
 
 
 def _remove_orphan_files(area: LocalTemporaryArea, report: CleanupReport, dry_run: bool) -> None:
@@ -128,3 +205,40 @@ def _remove_orphan_files(area: LocalTemporaryArea, report: CleanupReport, dry_ru
         if not dry_run:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(entry.path)
+
+
+def _remove_orphan_objects(
+    area: StorageTemporaryArea, report: CleanupReport, dry_run: bool
+) -> None:
+    """Objects of a storage area that no row lists: chunks whose request failed before it was
+    recorded, the bytes of a crashed request, what a failed delete left. Only objects older
+    than the transfer idle timeout go: a chunk object is written before its row is."""
+    cutoff = timezone.now() - conf.TRANSFER_IDLE_TIMEOUT
+    by_upload: dict[str, list[tuple[str, int, bool]]] = defaultdict(list)
+    for entry in list_files(area.storage):
+        upload_id, _slash, _rest = entry.name.partition("/")
+        if not is_valid_upload_id(upload_id):
+            continue  # markers, and anything this app did not write: never touched
+        by_upload[upload_id].append((entry.name, entry.size, is_older(entry.modified, cutoff)))
+    for upload_id, entries in by_upload.items():
+        recorded = set(
+            UploadPart.objects.filter(upload_id=upload_id).values_list("name", flat=True)
+        )
+        has_row = bool(recorded) or TemporaryUpload.objects.filter(pk=upload_id).exists()
+        for name, size, old in entries:
+            if not old or name in recorded:
+                continue
+            if has_row and _recorded_again(upload_id, name):
+                continue
+            report.orphan_files += 1
+            report.bytes += size
+            if not dry_run:
+                area.discard(name)
+
+
+def _recorded_again(upload_id: str, name: str) -> bool:
+    """Re-read under the row lock: a part may have been recorded since the listing."""
+    with transaction.atomic():
+        if not lock_row(TemporaryUpload, upload_id):
+            return False
+        return bool(UploadPart.objects.filter(upload_id=upload_id, name=name).exists())

@@ -28,6 +28,7 @@ MiB = 1024 * 1024
 
 DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_TEMP_DIR": None,
+    "FILEPOND_SERVER_TEMP_STORAGE": None,
     "FILEPOND_SERVER_STORAGE": "default",
     "FILEPOND_SERVER_MAX_UPLOAD_SIZE": 2 * 1024 * MiB,
     "FILEPOND_SERVER_MAX_CHUNK_SIZE": 16 * MiB,
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_VALIDATORS": [],
     "FILEPOND_SERVER_TEMPORARY_LIFETIME": 24 * 60 * 60,
     "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT": 60 * 60,
+    "FILEPOND_SERVER_VALIDATION_TIMEOUT": 10 * 60,
     "FILEPOND_SERVER_THROTTLE_CLASSES": {},
     "FILEPOND_SERVER_AUTHENTICATION_CLASSES": {},
     "FILEPOND_SERVER_CLAMD_ADDRESS": "unix:///run/clamav/clamd.ctl",
@@ -70,6 +72,13 @@ class Settings:
         if value is None:
             return os.path.join(tempfile.gettempdir(), "django_filepond_server")
         return str(os.fspath(value))
+
+    @property
+    def TEMP_STORAGE(self) -> str | None:
+        """The ``STORAGES`` alias of a temporary area shared by every app server (S3, ...);
+        ``None`` keeps the temporary area in ``TEMP_DIR``."""
+        value = _get("FILEPOND_SERVER_TEMP_STORAGE")
+        return None if value is None else str(value)
 
     @property
     def STORAGE(self) -> str:
@@ -177,6 +186,12 @@ class Settings:
     def TRANSFER_IDLE_TIMEOUT(self) -> timedelta:
         """How long a chunked transfer may go without a chunk before it is abandoned."""
         return _duration(_get("FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT"))
+
+    @property
+    def VALIDATION_TIMEOUT(self) -> timedelta:
+        """How long the checks of a completed upload may run before another request may run
+        them again (the server running them is then presumed gone)."""
+        return _duration(_get("FILEPOND_SERVER_VALIDATION_TIMEOUT"))
 
     @property
     def THROTTLE_CLASSES(self) -> dict[str, Any]:

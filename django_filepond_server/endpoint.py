@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import OperationalError
-from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext as _
 from rest_framework.negotiation import BaseContentNegotiation
@@ -82,6 +82,17 @@ def plain_text_exception_handler(exc: Exception, context: dict[str, Any]) -> Htt
     return text
 
 
+def without_body_for_head(request: Any, response: HttpResponseBase) -> HttpResponseBase:
+    """A HEAD answer carries the headers of the GET answer and no body (RFC 9110); WSGI
+    servers such as gunicorn drop a body with a warning. The file answers of restore, load and
+    fetch build no body for HEAD in the first place."""
+    if request.method == "HEAD" and isinstance(response, HttpResponse) and response.content:
+        length = len(response.content)
+        response.content = b""
+        response["Content-Length"] = str(length)
+    return response
+
+
 def header_int(request: HttpRequest, header: str, *, required: bool = True) -> int | None:
     """A non-negative whole-number header, or a 400 saying what is wrong with it."""
     raw = request.headers.get(header)
@@ -141,6 +152,9 @@ class FilePondEndpoint(APIView):
         if self._endpoint_key is None:
             return []
         return [throttle() for throttle in throttle_classes_for(self._endpoint_key)]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        return without_body_for_head(request, super().finalize_response(request, response))
 
     def get_exception_handler(self) -> Any:
         return plain_text_exception_handler

@@ -114,6 +114,34 @@ class StorageUnavailable(APIException):
     default_detail = _("The server could not read or write the file storage. Try again later.")
     default_code = "storage_unavailable"
 
+    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.wait = 1  # DRF turns this into a Retry-After header
+
+
+class UploadElsewhere(APIException):
+    """A local temporary area on another app server holds the upload (no shared storage)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("This upload is held by another server. Try again in a moment.")
+    default_code = "upload_elsewhere"
+
+    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.wait = 1  # DRF turns this into a Retry-After header
+
+
+class UploadBeingChecked(APIException):
+    """The upload has all its bytes and its checks (type, rules, validators) are running."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The file is still being checked. Try again in a moment.")
+    default_code = "being_checked"
+
+    def __init__(self, detail: str | None = None, code: str | None = None) -> None:
+        super().__init__(detail, code)
+        self.wait = 2
+
 
 class ServerBusy(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -71,24 +71,28 @@ class TemporaryAreaUploadHandler(FileUploadHandler):
         self._written += len(raw_data)
         if self._written > self.max_size:
             self.refusal = self.TOO_LARGE
-            self._close()
+            self._abandon()
             raise StopUpload(connection_reset=True)
         self._file.write(raw_data)
 
     def file_complete(self, file_size: int) -> StagedFile:
-        self._close()
+        self._file.close()  # keeps the bytes (a storage area saves them now)
+        self._file = None
         return StagedFile(self.staged_ids[-1], self.file_name or "", file_size, self.content_type)
 
     def upload_interrupted(self) -> None:
-        self._close()
+        self._abandon()
 
-    def _close(self) -> None:
+    def _abandon(self) -> None:
+        """Stop writing the current part without keeping it."""
         if self._file is not None:
-            self._file.close()
+            abandon = getattr(self._file, "abandon", None)
+            (abandon or self._file.close)()
             self._file = None
 
-    def discard(self) -> None:
-        """Remove every file part this handler wrote."""
-        self._close()
+    def discard(self, keep: str | None = None) -> None:
+        """Remove every file part this handler wrote, but ``keep``."""
+        self._abandon()
         for upload_id in self.staged_ids:
-            self.area.delete(upload_id)
+            if upload_id != keep:
+                self.area.delete(upload_id)

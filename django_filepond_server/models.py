@@ -14,7 +14,7 @@ from django_filepond_server.storage import stored_upload_storage
 _M = TypeVar("_M", bound=models.Model)
 
 #: Upload ids are 22 shortuuid characters; anything else is refused before any lookup.
-UPLOAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+UPLOAD_ID_RE = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 def new_upload_id() -> str:
@@ -24,7 +24,7 @@ def new_upload_id() -> str:
 
 
 def is_valid_upload_id(value: object) -> bool:
-    return isinstance(value, str) and UPLOAD_ID_RE.match(value) is not None
+    return isinstance(value, str) and UPLOAD_ID_RE.fullmatch(value) is not None
 
 
 def locked_row(model: type[_M], pk: str) -> _M:
@@ -53,9 +53,12 @@ def lock_row(model: type[models.Model], pk: str) -> bool:
 class TemporaryUpload(models.Model):
     """A file received from FilePond (whole or in chunks) and not yet stored permanently.
 
-    The bytes live in the temporary area under ``upload_id``. For a chunked transfer,
+    The bytes live in the temporary area under ``upload_id``: in a local directory (``area``
+    empty; ``node`` names the machine and directory) or in the storage of the ``STORAGES``
+    alias ``area``, as the objects listed by :class:`UploadPart`. For a chunked transfer,
     ``upload_length`` is the size the client declared and ``received`` the contiguous bytes
-    written so far; ``received == upload_length`` marks completion.
+    written so far. When they are equal the upload's checks run (``checking_since`` says
+    since when) and ``complete`` is set once they pass.
     """
 
     upload_id = models.CharField(_("upload id"), max_length=22, primary_key=True)
@@ -79,6 +82,9 @@ class TemporaryUpload(models.Model):
     owner_token = models.CharField(_("owner session token"), max_length=64, blank=True)
     rejected = models.TextField(_("rejected because"), blank=True)
     rejected_status = models.PositiveSmallIntegerField(_("rejection status"), default=0)
+    checking_since = models.DateTimeField(_("checks running since"), null=True, blank=True)
+    area = models.CharField(_("temporary storage"), max_length=64, blank=True)
+    node = models.CharField(_("held by"), max_length=255, blank=True)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     updated = models.DateTimeField(_("last activity"), auto_now=True)
 
@@ -94,6 +100,35 @@ class TemporaryUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.upload_id})"
+
+
+class UploadPart(models.Model):
+    """One object of an upload in a storage temporary area: ``length`` bytes of the upload from
+    ``offset`` on, which are the object's bytes from ``skip`` on.
+
+    Object stores cannot append, so every chunk is its own object, written before the row lock
+    is taken; a part row is only created, under that lock, for bytes that extend the upload
+    contiguously. A whole file is one part at offset 0.
+    """
+
+    upload = models.ForeignKey(
+        TemporaryUpload, on_delete=models.CASCADE, related_name="parts", verbose_name=_("upload")
+    )
+    offset = models.BigIntegerField(_("offset"))
+    length = models.BigIntegerField(_("length"))
+    skip = models.BigIntegerField(_("bytes skipped"), default=0)
+    name = models.CharField(_("storage name"), max_length=1024)
+
+    class Meta:
+        verbose_name = _("upload part")
+        verbose_name_plural = _("upload parts")
+        ordering = ["upload", "offset"]
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "offset"], name="filepond_part_offset")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.offset}+{self.length})"
 
 
 class StoredUpload(models.Model):

@@ -8,10 +8,12 @@ made before logging in stay theirs afterwards.
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -93,22 +95,48 @@ def owner_for_new_upload(request: Any) -> Owner:
     return owner
 
 
+def unknown_upload_for(request: Any) -> exceptions.UnknownUpload:
+    """The 404 for an upload this request may not see. When the request carries no session
+    cookie and no user, the answer says so: anonymous uploads belong to that cookie, and a
+    client that drops it can never reach its own uploads. It depends on the request only, so
+    it tells nothing about whether the id exists."""
+    user = getattr(request, "user", None)
+    cookies = getattr(request, "COOKIES", {})
+    if (user is None or not user.is_authenticated) and settings.SESSION_COOKIE_NAME not in cookies:
+        return exceptions.UnknownUpload(
+            _(
+                "No upload with that id was found for this visitor: uploads belong to the "
+                "session cookie %(cookie)s, which this request did not send."
+            )
+            % {"cookie": settings.SESSION_COOKIE_NAME}
+        )
+    return exceptions.UnknownUpload()
+
+
 def may_access(request: Any, upload: TemporaryUpload) -> bool:
     """Whether ``request`` may patch, resume, revert or restore ``upload``."""
     return not conf.CHECK_OWNER or owner_of(request).owns(upload)
 
 
-def check_limits(owner: Owner, new_bytes: int) -> int:
-    """Refuse a new upload of ``new_bytes`` that would pass the owner's limits; returns the
-    bytes the owner may still add after it."""
-    if not owner.known:
-        return conf.MAX_BYTES_PER_OWNER
+def live_uploads() -> Q:
+    """Uploads that count against their owner's limits: not refused, not expired."""
     now = timezone.now()
-    live = Q(rejected="") & (
+    return Q(rejected="") & (
         Q(complete=True, created__gte=now - conf.TEMPORARY_LIFETIME)
         | Q(complete=False, updated__gte=now - conf.TRANSFER_IDLE_TIMEOUT)
     )
-    totals = TemporaryUpload.objects.filter(owner.uploads() & live).aggregate(
+
+
+def check_limits(owner: Owner, new_bytes: int) -> int:
+    """Refuse a new upload of ``new_bytes`` that would pass the owner's limits; returns the
+    bytes the owner may still add after it.
+
+    This is a check ahead of the work (so a large body is refused before it is read); only
+    :func:`insert_within_limits` makes the check and the new row one atomic step.
+    """
+    if not owner.known:
+        return conf.MAX_BYTES_PER_OWNER
+    totals = TemporaryUpload.objects.filter(owner.uploads() & live_uploads()).aggregate(
         count=Count("pk"), size=Coalesce(Sum(Coalesce("upload_length", "received")), 0)
     )
     if totals["count"] >= conf.MAX_UPLOADS_PER_OWNER:
@@ -128,3 +156,82 @@ def check_limits(owner: Owner, new_bytes: int) -> int:
             % {"max": conf.MAX_BYTES_PER_OWNER}
         )
     return int(conf.MAX_BYTES_PER_OWNER - totals["size"] - new_bytes)
+
+
+#: First key of the PostgreSQL advisory locks that serialise one owner's new uploads.
+_LOCK_CLASS = 0x46504F57
+
+
+def _lock_keys(owner: Owner) -> list[int]:
+    keys = [f"user:{owner.user_id}"] if owner.user_id is not None else []
+    if owner.token:
+        keys.append(f"token:{owner.token}")
+    # Signed 32-bit keys, in a fixed order so that two requests never wait on each other.
+    return [zlib.crc32(key.encode()) - 2**31 for key in keys]
+
+
+def insert_within_limits(upload: TemporaryUpload, owner: Owner, new_bytes: int) -> None:
+    """Insert ``upload`` unless it would take ``owner`` past ``MAX_UPLOADS_PER_OWNER`` or
+    ``MAX_BYTES_PER_OWNER`` (raising what :func:`check_limits` raises).
+
+    Counting and inserting are one step, so simultaneous uploads of one owner cannot all slip
+    under a limit: one ``INSERT ... SELECT`` whose ``WHERE`` counts the owner's live uploads.
+    SQLite runs a writing statement under its database write lock; PostgreSQL first takes an
+    advisory lock per owner (user and session token) for the transaction. Other databases
+    check, then insert, in one transaction without that guarantee.
+    """
+    if not owner.known:
+        upload.save(force_insert=True)
+        return
+    vendor = connection.vendor
+    if vendor not in ("sqlite", "postgresql"):
+        with transaction.atomic():
+            check_limits(owner, new_bytes)
+            upload.save(force_insert=True)
+        return
+    for _attempt in range(2):
+        sql, params = _conditional_insert(upload, owner, new_bytes)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if vendor == "postgresql":
+                for key in _lock_keys(owner):
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, key])
+            cursor.execute(sql, params)
+            inserted = cursor.rowcount == 1
+        if inserted:
+            upload._state.adding = False
+            upload._state.db = connection.alias
+            return
+        check_limits(owner, new_bytes)  # says which limit, unless room was made meanwhile
+    raise exceptions.TooManyUploads()
+
+
+def _conditional_insert(
+    upload: TemporaryUpload, owner: Owner, new_bytes: int
+) -> tuple[str, list[Any]]:
+    """``INSERT INTO <table> (<columns>) SELECT <values> FROM (<the owner's usage>) WHERE
+    <room for one more upload of new_bytes>``, with its parameters."""
+    meta = TemporaryUpload._meta
+    quote = connection.ops.quote_name
+    table = quote(str(meta.db_table))
+    fields = list(meta.concrete_fields)
+    typed = connection.vendor == "postgresql"  # its SELECT list needs types for parameters
+    values = [f"CAST(%s AS {field.db_type(connection)})" if typed else "%s" for field in fields]
+    params: list[Any] = [
+        field.get_db_prep_save(field.pre_save(upload, add=True), connection) for field in fields
+    ]
+    owned = TemporaryUpload.objects.filter(owner.uploads() & live_uploads())
+    where, where_params = owned.query.get_compiler(connection=connection).compile(owned.query.where)
+    size = f"COALESCE({quote('upload_length')}, {quote('received')})"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(str(field.column)) for field in fields)}) "
+        f"SELECT {', '.join(values)} FROM ("
+        f"SELECT COUNT(*) AS uploads, COALESCE(SUM({size}), 0) AS bytes FROM {table} "
+        f"WHERE {where}) owned WHERE owned.uploads < %s AND owned.bytes + %s <= %s"
+    )
+    return sql, [
+        *params,
+        *where_params,
+        conf.MAX_UPLOADS_PER_OWNER,
+        new_bytes,
+        conf.MAX_BYTES_PER_OWNER,
+    ]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from django.core.files.storage import Storage, storages
@@ -164,3 +168,55 @@ def open_stored(name: str, storage: Storage | None = None) -> BinaryIO:
     if remote_path is not None and hasattr(storage, "sftp"):
         return _SFTPReader(storage.sftp.open(remote_path(name), "rb"))  # type: ignore[return-value]
     return storage.open(name, "rb")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file found in a storage: its name, size and modification time (``None`` if the
+    storage cannot say)."""
+
+    name: str
+    size: int
+    modified: datetime | None
+
+
+def list_files(storage: Storage, prefix: str = "") -> Iterator[StoredFile]:
+    """Every file under the directory ``prefix`` (``""`` for all, else ending in ``/``),
+    recursively.
+
+    On S3 one paginated listing gives names, sizes and times; every other storage is walked
+    with ``listdir``, ``size`` and ``get_modified_time``. A directory that does not exist is
+    empty.
+    """
+    bucket = getattr(storage, "bucket", None)
+    normalize = getattr(storage, "_normalize_name", None)
+    if bucket is not None and normalize is not None:
+        from storages.utils import clean_name
+
+        location = normalize("")  # the storage's prefix, ending in "/" (or empty)
+        root = normalize(clean_name(prefix)) if prefix else location
+        if root and not root.endswith("/"):
+            root += "/"
+        cut = len(location)
+        paginator = bucket.meta.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket.name, Prefix=root):
+            for entry in page.get("Contents", []):
+                yield StoredFile(entry["Key"][cut:], entry["Size"], entry["LastModified"])
+        return
+    try:
+        directories, files = storage.listdir(prefix)
+    except FileNotFoundError:
+        return
+    for name in files:
+        path = posixpath.join(prefix, name)
+        try:
+            modified: datetime | None = storage.get_modified_time(path)
+        except (NotImplementedError, FileNotFoundError):
+            modified = None
+        try:
+            size = storage.size(path)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        yield StoredFile(path, size, modified)
+    for directory in directories:
+        yield from list_files(storage, posixpath.join(prefix, directory) + "/")

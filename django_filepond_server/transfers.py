@@ -1,32 +1,61 @@
-"""State changes of temporary uploads: create, receive chunks, finish, revert.
+"""State changes of temporary uploads: create, receive chunks, check, revert.
 
-The HTTP views parse requests and call these; everything here is safe against concurrent
-requests for the same upload because the row is locked before its offset is read.
+The HTTP views parse requests and call these. No database lock is ever held while a request
+body arrives or while an upload's checks (type sniffing, rules, validators) run:
+
+- A chunk for the local area is written in place while its writer holds the file's ``flock``
+  (only requests for the same upload wait for it); one conditional ``UPDATE`` then records it.
+- A chunk for a storage area becomes an object of its own first; the row is then locked only
+  to record the part that extends the upload.
+- The request that completes an upload claims its checks (``checking_since``), runs them with
+  no lock held, and records the outcome. Until then the upload is neither restorable nor
+  storable, and a retried request does not run the checks a second time.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from datetime import datetime
+from typing import Any, BinaryIO
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rest_framework.exceptions import APIException
 
 from django_filepond_server import exceptions, signals
 from django_filepond_server.conf import conf
 from django_filepond_server.exceptions import UploadRejected
 from django_filepond_server.models import (
     TemporaryUpload,
+    UploadPart,
     is_valid_upload_id,
     locked_row,
     new_upload_id,
 )
 from django_filepond_server.names import guess_type, safe_name
-from django_filepond_server.ownership import Owner, may_access
+from django_filepond_server.ownership import (
+    Owner,
+    insert_within_limits,
+    may_access,
+    unknown_upload_for,
+)
 from django_filepond_server.rules import content_matches_declared, detect_type, rules_for
-from django_filepond_server.temporary import get_temporary_area
+from django_filepond_server.temporary import (
+    LocalTemporaryArea,
+    StorageTemporaryArea,
+    TemporaryArea,
+    area_for,
+    get_temporary_area,
+)
 from django_filepond_server.validators import run_validators
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a retried last chunk waits for the checks another request is running.
+CHECK_WAIT = 10
 
 #: Bytes read from a request body at a time: large enough that the WSGI server's per-read
 #: overhead does not dominate, small enough to be irrelevant to memory.
@@ -42,44 +71,125 @@ def is_expired(upload: TemporaryUpload) -> bool:
     return upload.updated < now - conf.TRANSFER_IDLE_TIMEOUT
 
 
-def _owned_fields(owner: Owner) -> dict[str, Any]:
-    return {"owner_id": owner.user_id, "owner_token": owner.token}
+def _new_row(area: TemporaryArea, owner: Owner, **fields: Any) -> TemporaryUpload:
+    return TemporaryUpload(
+        area=area.alias,
+        node=area.node if isinstance(area, LocalTemporaryArea) else "",
+        owner_id=owner.user_id,
+        owner_token=owner.token,
+        **fields,
+    )
 
 
-def finish(upload: TemporaryUpload) -> UploadRejected | None:
-    """Check a complete upload: sniff its type, apply its field's rules and the validators.
+def missing(upload: TemporaryUpload) -> APIException:
+    """What to answer when the area holds no bytes for a known upload.
 
-    On success the detected type becomes the upload's content type and ``upload_completed``
-    is sent after commit. On refusal the bytes are deleted, the refusal is recorded on the
-    upload (so a retried request gets the same answer) and returned; the caller saves.
+    In a local area on another machine (several app servers without a shared temporary
+    storage) that is a server problem, said to the operator in the log; otherwise the bytes
+    are gone.
     """
-    area = get_temporary_area()
+    area = area_for(upload)
+    if isinstance(area, LocalTemporaryArea) and upload.node and upload.node != area.node:
+        logger.warning(
+            "Upload %s is held by %s, but this request reached %s. Several app servers need "
+            "a shared temporary area: set FILEPOND_SERVER_TEMP_STORAGE.",
+            upload.upload_id,
+            upload.node,
+            area.node,
+        )
+        return exceptions.UploadElsewhere()
+    return exceptions.UnknownUpload(_("The file of that upload is missing."))
+
+
+# --- the checks of a completed upload ----------------------------------------------------------
+
+
+def run_checks(upload: TemporaryUpload, opener: Callable[[], BinaryIO]) -> UploadRejected | None:
+    """Sniff the type, apply the field's rules and the validators to the bytes ``opener``
+    gives; the detected type becomes the upload's content type. Returns the refusal, if any;
+    the caller records it."""
     try:
-        with area.open(upload.upload_id) as f:
+        with opener() as f:
             upload.detected_type = detect_type(f)
         upload.content_type = upload.detected_type
         rules_for(upload.field_name).check(upload.file_name, upload.received, upload.detected_type)
-        run_validators(upload)
+        run_validators(upload, opener)
     except UploadRejected as rejection:
-        area.delete(upload.upload_id)
-        upload.rejected = rejection.message
-        upload.rejected_status = rejection.status_code
         return rejection
-    signals.send_on_commit(signals.upload_completed, upload)
     return None
 
 
-def _record_whole(
+def _check_claimed(upload: TemporaryUpload) -> None:
+    """Run the checks of a transfer this request claimed (``checking_since`` set by it), with
+    no lock held, and record the outcome unless someone else took over meanwhile."""
+    area = area_for(upload)
+    claim = upload.checking_since
+    try:
+        rejection = run_checks(upload, lambda: area.open(upload.upload_id))
+    except FileNotFoundError:
+        raise missing(upload) from None
+    outcome: dict[str, Any] = {
+        "checking_since": None,
+        "detected_type": upload.detected_type,
+        "content_type": upload.content_type,
+        "updated": timezone.now(),
+    }
+    if rejection is None:
+        outcome["complete"] = True
+    else:
+        outcome["rejected"] = rejection.message
+        outcome["rejected_status"] = rejection.status_code
+    recorded = TemporaryUpload.objects.filter(pk=upload.upload_id, checking_since=claim).update(
+        **outcome
+    )
+    if not recorded:
+        if not TemporaryUpload.objects.filter(pk=upload.upload_id).exists():
+            raise exceptions.UnknownUpload()  # reverted or removed while being checked
+        raise exceptions.UploadBeingChecked()  # another request took over the checks
+    for name, value in outcome.items():
+        setattr(upload, name, value)
+    if rejection is not None:
+        area.delete(upload.upload_id)
+        raise rejection
+    signals.send_on_commit(signals.upload_completed, upload)
+
+
+def _claim_stale_checks(upload: TemporaryUpload) -> bool:
+    """Take over the checks of a complete transfer whose checker is presumed gone."""
+    now = timezone.now()
+    claimed = TemporaryUpload.objects.filter(
+        pk=upload.upload_id, checking_since=upload.checking_since
+    ).update(checking_since=now)
+    if claimed:
+        upload.checking_since = now
+    return bool(claimed)
+
+
+def _being_checked(upload: TemporaryUpload) -> bool:
+    """Whether another request is running the upload's checks right now."""
+    since: datetime | None = upload.checking_since
+    return since is not None and since >= timezone.now() - conf.VALIDATION_TIMEOUT
+
+
+# --- whole files: process and fetch -----------------------------------------------------------
+
+
+def record_whole(
+    area: TemporaryArea,
     upload_id: str,
     name: str,
     size: int,
     owner: Owner,
     field_name: str = "",
     metadata: dict[str, Any] | None = None,
+    declared_type: str | None = None,
 ) -> TemporaryUpload:
-    """Run a whole file's checks (:func:`finish`) and record it: one INSERT, no row at all
-    for a refused file (:func:`finish` has removed its bytes; there is nothing to retry)."""
-    upload = TemporaryUpload(
+    """Check a whole file the area already holds and record it within the owner's limits:
+    one statement, no row at all for a refused file. Whatever is refused, its bytes are
+    removed before the exception propagates."""
+    upload = _new_row(
+        area,
+        owner,
         upload_id=upload_id,
         file_name=name,
         field_name=field_name,
@@ -88,25 +198,29 @@ def _record_whole(
         received=size,
         complete=True,
         content_type=guess_type(name),
-        **_owned_fields(owner),
     )
-    rejection = finish(upload)
-    if rejection is not None:
-        raise rejection
-    upload.save(force_insert=True)
+    try:
+        rejection = run_checks(upload, lambda: area.open_whole(upload_id, size))
+        if rejection is None and not content_matches_declared(
+            declared_type or "", upload.detected_type
+        ):
+            rejection = UploadRejected(
+                _("The remote file's content (%(detected)s) is not the %(declared)s it claims.")
+                % {"detected": upload.detected_type, "declared": declared_type}
+            )
+        if rejection is not None:
+            raise rejection
+        with transaction.atomic():
+            insert_within_limits(upload, owner, size)
+            if isinstance(area, StorageTemporaryArea):
+                UploadPart.objects.create(
+                    upload=upload, offset=0, length=size, name=area.whole_name(upload_id)
+                )
+    except BaseException:
+        area.delete(upload_id)
+        raise
+    signals.send_on_commit(signals.upload_completed, upload)
     return upload
-
-
-def create_from_staged(
-    upload_id: str,
-    file_name: str,
-    size: int,
-    field_name: str,
-    metadata: dict[str, Any],
-    owner: Owner,
-) -> TemporaryUpload:
-    """Record a whole file that the upload handler already wrote to the temporary area."""
-    return _record_whole(upload_id, safe_name(file_name), size, owner, field_name, metadata)
 
 
 def create_from_stream(
@@ -115,7 +229,7 @@ def create_from_stream(
     """Write ``pieces`` (a fetched file) to a new temporary upload and record it as complete.
 
     If reading ``pieces`` raises (a cap, a timeout), or the bytes are active content that the
-    ``declared_type`` hides, the file is removed and the exception propagates.
+    ``declared_type`` hides, the bytes are removed and the exception propagates.
     """
     upload_id = new_upload_id()
     area = get_temporary_area()
@@ -127,17 +241,13 @@ def create_from_stream(
             for piece in pieces:
                 out.write(piece)
                 size += len(piece)
-        with transaction.atomic():
-            upload = _record_whole(upload_id, name, size, owner)
-            if not content_matches_declared(declared_type or "", upload.detected_type):
-                raise UploadRejected(
-                    _("The remote file's content (%(detected)s) is not the %(declared)s it claims.")
-                    % {"detected": upload.detected_type, "declared": declared_type}
-                )
-        return upload
     except BaseException:
         area.delete(upload_id)
         raise
+    return record_whole(area, upload_id, name, size, owner, declared_type=declared_type)
+
+
+# --- chunked transfers ------------------------------------------------------------------------
 
 
 def start_chunked(
@@ -145,52 +255,41 @@ def start_chunked(
 ) -> TemporaryUpload:
     """Open a chunked transfer of ``upload_length`` bytes; its bytes arrive by PATCH."""
     rules_for(field_name).check_size(upload_length)
-    upload_id = new_upload_id()
-    get_temporary_area().create(upload_id).close()
+    area = get_temporary_area()
+    upload = _new_row(
+        area,
+        owner,
+        upload_id=new_upload_id(),
+        file_name="",
+        field_name=field_name,
+        metadata=metadata,
+        chunked=True,
+        upload_length=upload_length,
+        received=0,
+    )
+    if isinstance(area, LocalTemporaryArea):
+        area.create(upload.upload_id).close()  # before the row: a row never lacks its file
     try:
-        upload: TemporaryUpload = TemporaryUpload.objects.create(
-            upload_id=upload_id,
-            file_name="",
-            field_name=field_name,
-            metadata=metadata,
-            chunked=True,
-            upload_length=upload_length,
-            received=0,
-            **_owned_fields(owner),
-        )
+        insert_within_limits(upload, owner, upload_length)
     except BaseException:
-        get_temporary_area().delete(upload_id)
+        area.delete(upload.upload_id)
         raise
     signals.send_on_commit(signals.upload_started, upload)
     return upload
 
 
-def _locked(upload_id: str, request: Any) -> TemporaryUpload:
-    """The requester's upload row, locked until the end of the current transaction, so
-    concurrent requests on one upload run one at a time. Someone else's upload, or an
-    expired one, is answered as unknown (404): no existence leak."""
+def _visible(upload_id: str, request: Any) -> TemporaryUpload:
+    """The requester's live upload ``upload_id``, read without a lock. Someone else's upload,
+    or an expired one, is answered as unknown (404): no existence leak."""
     if not is_valid_upload_id(upload_id):
         raise exceptions.InvalidUploadId()
     try:
-        upload = locked_row(TemporaryUpload, upload_id)
+        upload: TemporaryUpload = TemporaryUpload.objects.get(pk=upload_id)
     except TemporaryUpload.DoesNotExist:
-        raise exceptions.UnknownUpload() from None
+        raise unknown_upload_for(request) from None
     if not may_access(request, upload) or is_expired(upload):
-        raise exceptions.UnknownUpload()
+        raise unknown_upload_for(request)
     return upload
-
-
-# What receiving a chunk can change: one short UPDATE per chunk.
-_CHUNK_FIELDS = [
-    "received",
-    "complete",
-    "file_name",
-    "content_type",
-    "detected_type",
-    "rejected",
-    "rejected_status",
-    "updated",
-]
 
 
 def raise_if_rejected(upload: TemporaryUpload) -> None:
@@ -202,7 +301,7 @@ def body_pieces(read: Callable[[int], bytes], count: int, skip: int = 0) -> Iter
     """Yield ``count`` bytes of a request body after discarding ``skip``, in bounded pieces.
 
     Raises :class:`~django_filepond_server.exceptions.BadUploadRequest` if the body ends early
-    (the client went away), which makes the temporary area roll the chunk back.
+    (the client went away), which makes the temporary area drop the chunk.
     """
     remaining = skip + count
     while remaining:
@@ -220,6 +319,58 @@ def body_pieces(read: Callable[[int], bytes], count: int, skip: int = 0) -> Iter
             yield piece
 
 
+def _check_chunk(upload: TemporaryUpload, offset: int, upload_length: int, count: int) -> None:
+    """Refuse a chunk that cannot fit, before any byte of it is read."""
+    raise_if_rejected(upload)
+    if not upload.chunked:
+        raise exceptions.UploadConflict(_("That upload was not started as a chunked transfer."))
+    if upload_length != upload.upload_length:
+        raise exceptions.UploadConflict(
+            _("Upload-Length changed from %(old)d to %(new)d during the transfer.")
+            % {"old": upload.upload_length, "new": upload_length}
+        )
+    if offset + count > upload_length:
+        raise exceptions.BadUploadRequest(
+            _("The chunk runs past the declared Upload-Length of %(length)d bytes.")
+            % {"length": upload_length}
+        )
+    if offset > upload.received:
+        raise exceptions.UploadConflict(
+            _(
+                "The chunk starts at byte %(offset)d but only %(received)d bytes have "
+                "arrived; resume from byte %(received)d."
+            )
+            % {"offset": offset, "received": upload.received}
+        )
+
+
+def _name_chunked(upload: TemporaryUpload, file_name: str | None) -> UploadRejected | None:
+    """Give the transfer the name the first chunk carries; refuse it if the field's rules
+    refuse the name (the caller records the refusal and removes the bytes)."""
+    if not file_name or upload.file_name:
+        return None
+    upload.file_name = safe_name(file_name)
+    upload.content_type = guess_type(upload.file_name)
+    try:
+        rules_for(upload.field_name).check_name(upload.file_name)
+    except UploadRejected as rejection:
+        upload.rejected, upload.rejected_status = rejection.message, rejection.status_code
+        return rejection
+    return None
+
+
+# What receiving a chunk can change.
+_CHUNK_FIELDS = [
+    "received",
+    "file_name",
+    "content_type",
+    "rejected",
+    "rejected_status",
+    "checking_since",
+    "updated",
+]
+
+
 def receive_chunk(
     upload_id: str,
     request: Any,
@@ -233,71 +384,170 @@ def receive_chunk(
     """Write one PATCH body at ``offset`` and advance the received count.
 
     A chunk (or the part of one) that was already received is acknowledged without writing;
-    a gap, a changed ``Upload-Length`` or bytes past it are refused before anything is written.
-    The chunk that completes the upload also runs its checks (:func:`finish`).
+    a gap, a changed ``Upload-Length`` or bytes past it are refused before anything is read.
+    The chunk that completes the upload also runs its checks, with no lock held.
     """
-    with transaction.atomic():
-        upload = _locked(upload_id, request)
-        raise_if_rejected(upload)
-        if not upload.chunked:
-            raise exceptions.UploadConflict(_("That upload was not started as a chunked transfer."))
-        if upload_length != upload.upload_length:
-            raise exceptions.UploadConflict(
-                _("Upload-Length changed from %(old)d to %(new)d during the transfer.")
-                % {"old": upload.upload_length, "new": upload_length}
-            )
-        end = offset + content_length
-        if end > upload_length:
-            raise exceptions.BadUploadRequest(
-                _("The chunk runs past the declared Upload-Length of %(length)d bytes.")
-                % {"length": upload_length}
-            )
-        if offset > upload.received:
-            raise exceptions.UploadConflict(
-                _(
-                    "The chunk starts at byte %(offset)d but only %(received)d bytes have "
-                    "arrived; resume from byte %(received)d."
-                )
-                % {"offset": offset, "received": upload.received}
-            )
-        rejection = None
-        if file_name and not upload.file_name:
-            upload.file_name = safe_name(file_name)
-            upload.content_type = guess_type(upload.file_name)
-            try:
-                rules_for(upload.field_name).check_name(upload.file_name)
-            except UploadRejected as exc:
-                get_temporary_area().delete(upload.upload_id)
-                upload.rejected, upload.rejected_status = exc.message, exc.status_code
-                rejection = exc
-        if rejection is None and end > upload.received:
-            skip = upload.received - offset
-            get_temporary_area().append(
-                upload.upload_id,
-                upload.received,
-                body_pieces(read, content_length - skip, skip=skip),
-            )
-            upload.received = end
-        if rejection is None and not upload.complete and upload.received == upload.upload_length:
-            upload.complete = True
-            upload.file_name = upload.file_name or safe_name(None)
-            rejection = finish(upload)
-        upload.save(update_fields=_CHUNK_FIELDS)
-    if rejection is not None:
-        raise rejection
+    upload = _visible(upload_id, request)
+    _check_chunk(upload, offset, upload_length, content_length)
+    if not upload.complete and upload.checking_since is None:
+        area = area_for(upload)
+        if isinstance(area, LocalTemporaryArea):
+            claimed = _receive_in_place(area, upload, offset, content_length, file_name, read)
+        else:
+            assert isinstance(area, StorageTemporaryArea)
+            claimed = _receive_as_part(area, upload, offset, content_length, file_name, read)
+        if claimed:
+            _check_claimed(upload)
+            return upload
+    # A retried or empty last chunk: it gets the outcome of the upload's checks.
+    if not upload.complete and upload.checking_since is not None:
+        _await_checks(upload)
+    raise_if_rejected(upload)
     return upload
+
+
+def _await_checks(upload: TemporaryUpload) -> None:
+    """Wait (a bounded time, no lock held) for the checks another request is running, and
+    take them over if that request is presumed gone. Leaves ``upload`` as they ended."""
+    deadline = time.monotonic() + CHECK_WAIT
+    while True:
+        if not _being_checked(upload):
+            if _claim_stale_checks(upload):
+                _check_claimed(upload)
+                return
+        elif time.monotonic() >= deadline:
+            raise exceptions.UploadBeingChecked()
+        else:
+            time.sleep(0.1)
+        try:
+            upload.refresh_from_db()
+        except TemporaryUpload.DoesNotExist:
+            raise exceptions.UnknownUpload() from None
+        if upload.complete or upload.checking_since is None:
+            return
+
+
+def _completes(upload: TemporaryUpload) -> bool:
+    """Claim the checks if the bytes just recorded complete the upload."""
+    if upload.complete or upload.checking_since is not None:
+        return False
+    if upload.received != upload.upload_length:
+        return False
+    upload.file_name = upload.file_name or safe_name(None)
+    upload.checking_since = timezone.now()
+    return True
+
+
+def _receive_in_place(
+    area: LocalTemporaryArea,
+    upload: TemporaryUpload,
+    offset: int,
+    count: int,
+    file_name: str | None,
+    read: Callable[[int], bytes],
+) -> bool:
+    """Append a chunk to the upload's file under its ``flock``; returns whether this request
+    claimed the upload's checks."""
+    try:
+        with area.locked(upload.upload_id) as f:
+            # Another chunk of this upload may have been recorded while this one waited.
+            upload.refresh_from_db()
+            if upload.complete or upload.checking_since is not None:
+                return False  # a retry of the last chunk: the caller reports the outcome
+            _check_chunk(upload, offset, upload.upload_length or 0, count)
+            before, named = upload.received, upload.file_name
+            rejection = _name_chunked(upload, file_name)
+            end = offset + count
+            if rejection is None and end > before:
+                area.write_at(f, before, body_pieces(read, end - before, skip=before - offset))
+                upload.received = end
+            claimed = rejection is None and _completes(upload)
+            if upload.received == before and upload.file_name == named and not claimed:
+                return False  # nothing new: acknowledged without a write
+            upload.updated = timezone.now()
+            # The guard keeps this from touching an upload that was removed, or whose checks
+            # another request claimed, meanwhile.
+            recorded = TemporaryUpload.objects.filter(
+                pk=upload.upload_id, received=before, checking_since=None, complete=False
+            ).update(**{name: getattr(upload, name) for name in _CHUNK_FIELDS})
+            if not recorded:
+                raise exceptions.UnknownUpload()
+    except FileNotFoundError:
+        raise missing(upload) from None
+    if rejection is not None:
+        area.delete(upload.upload_id)
+        raise rejection
+    return claimed
+
+
+def _receive_as_part(
+    area: StorageTemporaryArea,
+    upload: TemporaryUpload,
+    offset: int,
+    count: int,
+    file_name: str | None,
+    read: Callable[[int], bytes],
+) -> bool:
+    """Save a chunk as an object, then record the part of it that extends the upload under
+    the row lock; returns whether this request claimed the upload's checks."""
+    part = None
+    if offset + count > upload.received:  # else already recorded: not even read
+        try:
+            part = area.save_chunk(upload.upload_id, offset, body_pieces(read, count))
+        except APIException:
+            raise
+        except Exception as exc:
+            logger.warning(
+                "Could not save a chunk of %s to the temporary storage %r: %s: %s",
+                upload.upload_id,
+                area.alias,
+                type(exc).__name__,
+                exc,
+            )
+            raise exceptions.StorageUnavailable() from exc
+    used = False
+    try:
+        with transaction.atomic():
+            try:
+                locked = locked_row(TemporaryUpload, upload.upload_id)
+            except TemporaryUpload.DoesNotExist:
+                raise exceptions.UnknownUpload() from None
+            if locked.complete or locked.checking_since is not None:
+                _copy_state(locked, upload)  # a retry of the last chunk
+                return False
+            _check_chunk(locked, offset, locked.upload_length or 0, count)
+            rejection = _name_chunked(locked, file_name)
+            before, end = locked.received, offset + count
+            if rejection is None and part is not None and end > before:
+                UploadPart.objects.create(
+                    upload=locked,
+                    offset=before,
+                    length=end - before,
+                    skip=before - offset,
+                    name=part.name,
+                )
+                locked.received = end
+                used = True
+            claimed = rejection is None and _completes(locked)
+            locked.save(update_fields=_CHUNK_FIELDS)
+    finally:
+        if part is not None and not used:
+            area.discard(part.name)
+    _copy_state(locked, upload)
+    if rejection is not None:
+        transaction.on_commit(lambda: area.delete(upload.upload_id))
+        raise rejection
+    return claimed
+
+
+def _copy_state(source: TemporaryUpload, target: TemporaryUpload) -> None:
+    for name in (*_CHUNK_FIELDS, "complete", "detected_type"):
+        setattr(target, name, getattr(source, name))
 
 
 def get_offset(upload_id: str, request: Any) -> TemporaryUpload:
     """The upload whose contiguous received bytes a resume HEAD reports."""
-    if not is_valid_upload_id(upload_id):
-        raise exceptions.InvalidUploadId()
-    try:
-        upload: TemporaryUpload = TemporaryUpload.objects.get(pk=upload_id)
-    except TemporaryUpload.DoesNotExist:
-        raise exceptions.UnknownUpload() from None
-    if not may_access(request, upload) or is_expired(upload):
-        raise exceptions.UnknownUpload()
+    upload = _visible(upload_id, request)
     raise_if_rejected(upload)
     return upload
 
@@ -306,15 +556,41 @@ def get_restorable(upload_id: str, request: Any) -> TemporaryUpload:
     """The requester's finished, accepted temporary upload ``upload_id``."""
     upload = get_offset(upload_id, request)
     if not upload.complete:
+        if upload.checking_since is not None:
+            raise exceptions.UploadBeingChecked()
         raise exceptions.UploadConflict(_("That upload has not finished yet."))
     return upload
 
 
+def open_restorable(upload: TemporaryUpload) -> BinaryIO:
+    try:
+        return area_for(upload).open(upload.upload_id)
+    except FileNotFoundError:
+        raise missing(upload) from None
+
+
 def revert(upload_id: str, request: Any) -> None:
     """Delete a temporary upload, finished or in progress (or refused), with its bytes."""
+    if not is_valid_upload_id(upload_id):
+        raise exceptions.InvalidUploadId()
     with transaction.atomic():
-        upload = _locked(upload_id, request)
+        try:
+            upload = locked_row(TemporaryUpload, upload_id)
+        except TemporaryUpload.DoesNotExist:
+            raise unknown_upload_for(request) from None
+        if not may_access(request, upload) or is_expired(upload):
+            raise unknown_upload_for(request)
+        area = area_for(upload)
         upload.delete()
         upload.upload_id = upload_id  # delete() cleared the pk; receivers want the id
-        transaction.on_commit(lambda: get_temporary_area().delete(upload_id))
+        transaction.on_commit(lambda: delete_bytes(area, upload_id))
         signals.send_on_commit(signals.upload_reverted, upload)
+
+
+def delete_bytes(area: TemporaryArea, upload_id: str) -> None:
+    """Remove an upload's bytes after its row is gone; a failure is logged, and what is left
+    is an orphan that ``filepond_cleanup`` removes later."""
+    try:
+        area.delete(upload_id)
+    except Exception:
+        logger.warning("Could not remove the bytes of upload %s", upload_id, exc_info=True)

@@ -18,7 +18,6 @@ from django.utils.module_loading import import_string
 from django_filepond_server.conf import conf
 from django_filepond_server.exceptions import UploadRejected
 from django_filepond_server.models import TemporaryUpload
-from django_filepond_server.temporary import get_temporary_area
 
 Validator = Callable[[TemporaryUpload, BinaryIO], Any]
 
@@ -27,11 +26,11 @@ def configured_validators() -> list[Validator]:
     return [import_string(item) if isinstance(item, str) else item for item in conf.VALIDATORS]
 
 
-def run_validators(upload: TemporaryUpload) -> None:
-    """Run every configured validator; the first refusal raises :class:`UploadRejected`."""
-    area = get_temporary_area()
+def run_validators(upload: TemporaryUpload, opener: Callable[[], BinaryIO]) -> None:
+    """Run every configured validator on the bytes ``opener`` opens (afresh for each); the
+    first refusal raises :class:`UploadRejected`."""
     for validator in configured_validators():
-        with area.open(upload.upload_id) as f:
+        with opener() as f:
             try:
                 validator(upload, f)
             except ValidationError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -15,19 +16,25 @@ from rest_framework.request import Request
 
 from django_filepond_server import exceptions, fetch, transfers
 from django_filepond_server.conf import conf
-from django_filepond_server.endpoint import FilePondEndpoint, check_upload_length, header_int
+from django_filepond_server.endpoint import (
+    FilePondEndpoint,
+    check_upload_length,
+    header_int,
+    without_body_for_head,
+)
 from django_filepond_server.handlers import StagedFile, TemporaryAreaUploadHandler
 from django_filepond_server.models import StoredUpload, new_upload_id
 from django_filepond_server.names import (
     content_disposition,
     decode_header_name,
     is_active_content,
+    safe_name,
 )
 from django_filepond_server.ownership import check_limits, owner_for_new_upload
 from django_filepond_server.responses import file_response, plain_text
 from django_filepond_server.rules import rules_for
 from django_filepond_server.storage import get_permanent_storage, open_stored
-from django_filepond_server.temporary import get_temporary_area
+from django_filepond_server.temporary import TemporaryArea, get_temporary_area
 
 logger = logging.getLogger(__name__)
 
@@ -75,71 +82,85 @@ class ProcessView(FilePondEndpoint):
         super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Any:
-        if self.handler is not None:
+        if self.handler is not None:  # refused before the view ran (authentication...)
             self.handler.discard()
         return super().handle_exception(exc)
 
     def post(self, request: Request) -> HttpResponse:
         django_request = request._request
         owner = owner_for_new_upload(request)
-        # A large body is checked before it is read, with what its size says at least; every
-        # file is checked exactly once staged (one query for the small ones).
+        # A large body is checked before it is read, with what its size says at least; the
+        # new row is checked again, atomically, when it is inserted.
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         least = declared - conf.MAX_METADATA_SIZE - MULTIPART_OVERHEAD
         if least > 0:
             check_limits(owner, least)
-        files = django_request.FILES
-        post = django_request.POST
         handler = self.handler
-        if handler is not None and handler.rejection is not None:
-            raise handler.rejection
-        if handler is not None and handler.refusal == handler.TOO_LARGE:
-            check_upload_length(handler.max_size + 1, handler.max_size)
-        parts = [(name, f) for name, items in files.lists() for f in items]
-        if len(parts) > 1 or (handler is not None and handler.refusal == handler.SEVERAL_FILES):
-            raise exceptions.BadUploadRequest(
-                _(
-                    "Only one file can be sent per request; image transform variants are "
-                    "not supported."
+        recorded: str | None = None
+        try:
+            files = django_request.FILES
+            post = django_request.POST
+            if handler is not None and handler.rejection is not None:
+                raise handler.rejection
+            if handler is not None and handler.refusal == handler.TOO_LARGE:
+                check_upload_length(handler.max_size + 1, handler.max_size)
+            parts = [(name, f) for name, items in files.lists() for f in items]
+            if len(parts) > 1 or (handler is not None and handler.refusal == handler.SEVERAL_FILES):
+                raise exceptions.BadUploadRequest(
+                    _(
+                        "Only one file can be sent per request; image transform variants are "
+                        "not supported."
+                    )
                 )
-            )
-        if parts:
-            field_name, uploaded = parts[0]
+            if parts:
+                field_name, uploaded = parts[0]
+                field_name = self.checked_field_name(field_name)
+                metadata = self.metadata(post, field_name)
+                area = handler.area if handler is not None else get_temporary_area()
+                upload_id = self.stage(area, uploaded, field_name)
+                upload = transfers.record_whole(
+                    area,
+                    upload_id,
+                    safe_name(uploaded.name),
+                    uploaded.size or 0,
+                    owner,
+                    field_name,
+                    metadata,
+                )
+                recorded = upload.upload_id
+                return plain_text(upload.upload_id)
+
+            upload_length = header_int(django_request, "Upload-Length", required=False)
+            if upload_length is None:
+                raise exceptions.BadUploadRequest(
+                    _("No file was sent. Send it under the field name FilePond uses.")
+                )
+            check_upload_length(upload_length)
+            field_name = self.checked_field_name(self.chunked_field_name(post))
             metadata = self.metadata(post, field_name)
-            upload_id = self.stage(uploaded, field_name)
-            try:
-                check_limits(owner, uploaded.size or 0)
-                upload = transfers.create_from_staged(
-                    upload_id, uploaded.name or "", uploaded.size or 0, field_name, metadata, owner
-                )
-            except BaseException:
-                get_temporary_area().delete(upload_id)
-                raise
+            check_limits(owner, upload_length)
+            upload = transfers.start_chunked(upload_length, field_name, metadata, owner)
             return plain_text(upload.upload_id)
+        finally:
+            # Whatever way the request goes out, file parts it did not record go with it
+            # (a second part, a part cut short, a refusal).
+            if handler is not None:
+                handler.discard(keep=recorded)
 
-        upload_length = header_int(django_request, "Upload-Length", required=False)
-        if upload_length is None:
-            raise exceptions.BadUploadRequest(
-                _("No file was sent. Send it under the field name FilePond uses.")
-            )
-        check_upload_length(upload_length)
-        field_name = self.chunked_field_name(post)
-        metadata = self.metadata(post, field_name)
-        check_limits(owner, upload_length)
-        upload = transfers.start_chunked(upload_length, field_name, metadata, owner)
-        return plain_text(upload.upload_id)
-
-    def stage(self, uploaded: Any, field_name: str) -> str:
+    def stage(self, area: TemporaryArea, uploaded: Any, field_name: str) -> str:
         """The temporary-area id of the file part, copying it there if middleware parsed it."""
         if isinstance(uploaded, StagedFile):
             return uploaded.upload_id
         rules = rules_for(field_name)
         check_upload_length(uploaded.size or 0, rules.max_size)
         upload_id = new_upload_id()
-        area = get_temporary_area()
-        with area.create(upload_id) as out:
-            for chunk in uploaded.chunks():
-                out.write(chunk)
+        try:
+            with area.create(upload_id) as out:
+                for chunk in uploaded.chunks():
+                    out.write(chunk)
+        except BaseException:
+            area.delete(upload_id)
+            raise
         return upload_id
 
     @staticmethod
@@ -153,25 +174,67 @@ class ProcessView(FilePondEndpoint):
         return names[0] if len(names) == 1 else conf.FIELD_NAME
 
     @staticmethod
+    def checked_field_name(name: str) -> str:
+        """The form field name the upload's rules are looked up by, as it will be stored."""
+        if len(name) > MAX_FIELD_NAME or not name.isprintable():
+            raise exceptions.BadUploadRequest(
+                _("The form field name is too long or contains control characters.")
+            )
+        return name
+
+    @staticmethod
     def metadata(post: Any, field_name: str) -> dict[str, Any]:
         values = [v for v in post.getlist(field_name) if v]
         if not values:
             return {}
         raw = values[0]
-        if len(raw.encode("utf-8")) > conf.MAX_METADATA_SIZE:
+        if len(raw.encode("utf-8", "surrogatepass")) > conf.MAX_METADATA_SIZE:
             raise exceptions.BadUploadRequest(
                 _("The file's metadata is larger than %(max)d bytes.")
                 % {"max": conf.MAX_METADATA_SIZE}
             )
         try:
-            metadata = json.loads(raw)
+            metadata = json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
             raise exceptions.BadUploadRequest(_("The file's metadata is not valid JSON.")) from None
         if not isinstance(metadata, dict):
             raise exceptions.BadUploadRequest(_("The file's metadata must be a JSON object."))
-        if "\\u0000" in json.dumps(metadata):  # PostgreSQL's jsonb cannot store NUL
-            raise exceptions.BadUploadRequest(_("The file's metadata contains a NUL character."))
+        try:
+            _check_storable(metadata)
+        except RecursionError:
+            raise exceptions.BadUploadRequest(_("The file's metadata is not valid JSON.")) from None
         return metadata
+
+
+#: Longest form field name kept with an upload (the column's size).
+MAX_FIELD_NAME = 255
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_storable(value: Any) -> None:
+    """Refuse what JSON columns cannot hold: numbers that are not finite (``1e999``), and
+    strings or keys with NUL or lone surrogates (PostgreSQL refuses both)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise exceptions.BadUploadRequest(_("The file's metadata contains a number out of range."))
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise exceptions.BadUploadRequest(_("The file's metadata contains a NUL character."))
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            raise exceptions.BadUploadRequest(
+                _("The file's metadata contains a broken Unicode escape.")
+            ) from None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item)
 
 
 class PatchView(FilePondEndpoint):
@@ -260,16 +323,14 @@ class RestoreView(FilePondEndpoint):
     def get(self, request: Request, upload_id: str | None = None) -> HttpResponseBase:
         upload_id = self.upload_id_from(request, upload_id, "restore", "id")
         upload = transfers.get_restorable(upload_id, request)
-        try:
-            f = get_temporary_area().open(upload_id)
-        except FileNotFoundError:
-            raise exceptions.UnknownUpload(_("The file of that upload is missing.")) from None
+        head = request.method == "HEAD"
         return file_response(
             request._request,
-            f,
+            None if head else transfers.open_restorable(upload),
             size=upload.received,
             name=upload.file_name,
             content_type=upload.content_type or "application/octet-stream",
+            allow_ranges=True,
         )
 
 
@@ -287,15 +348,7 @@ class LoadView(FilePondEndpoint):
         storage = get_permanent_storage()
         if conf.LOAD_REDIRECT and _signs_urls(storage):
             return self.redirect_to_signed_url(storage, stored)
-        try:
-            f = open_stored(stored.file.name, storage)
-        except FileNotFoundError:
-            raise exceptions.UnknownUpload(
-                _("The stored file of that upload is missing.")
-            ) from None
-        except Exception:  # any failure of the storage backend (network, credentials...)
-            logger.exception("Could not open stored upload %s", stored.pk)
-            raise exceptions.StorageUnavailable() from None
+        f = None if request.method == "HEAD" else self.open(stored, storage)
         return file_response(
             request._request,
             f,
@@ -304,6 +357,18 @@ class LoadView(FilePondEndpoint):
             content_type=stored.content_type or "application/octet-stream",
             allow_ranges=True,
         )
+
+    @staticmethod
+    def open(stored: StoredUpload, storage: Any) -> Any:
+        try:
+            return open_stored(str(stored.file.name), storage)
+        except FileNotFoundError:
+            raise exceptions.UnknownUpload(
+                _("The stored file of that upload is missing.")
+            ) from None
+        except Exception:  # any failure of the storage backend (network, credentials...)
+            logger.exception("Could not open stored upload %s", stored.pk)
+            raise exceptions.StorageUnavailable() from None
 
     @staticmethod
     def redirect_to_signed_url(storage: Any, stored: StoredUpload) -> HttpResponse:
@@ -383,7 +448,7 @@ class FetchView(FilePondEndpoint):
         head = request.method == "HEAD"
         response = file_response(
             request._request,
-            None if head else get_temporary_area().open(upload.upload_id),
+            None if head else transfers.open_restorable(upload),
             size=upload.received,
             name=upload.file_name,
             content_type=upload.content_type,
@@ -403,6 +468,10 @@ _fetch = FetchView.as_view()
 @csrf_exempt  # each endpoint view applies DRF's own CSRF policy
 def filepond_root(request: HttpRequest) -> HttpResponseBase:
     """FilePond's single URL: dispatch on method and query key to the endpoint views."""
+    return without_body_for_head(request, _dispatch(request))
+
+
+def _dispatch(request: HttpRequest) -> HttpResponseBase:
     method = request.method
     query = request.GET
     if method == "POST":

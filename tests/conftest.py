@@ -9,6 +9,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 in server mode over HTTP (or the real S3 that FILEPOND_TEST_S3_* names)."""
+    from tests.remote_storage import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def upload_dirs(settings, tmp_path: Path) -> dict[str, Path]:
     """A fresh temporary area and media root for every test."""

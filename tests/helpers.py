@@ -32,3 +32,10 @@ def tiny_png(padding: int = 0) -> bytes:
         + chunk(b"IEND", b"")
     )
     return image + bytes(range(256)) * (padding // 256 + 1) if padding else image
+
+
+#: The 404 for a request that carries no session cookie (and no user): it names the cookie.
+NOT_FOUND_WITHOUT_SESSION = (
+    "No upload with that id was found for this visitor: uploads belong to the session cookie "
+    "sessionid, which this request did not send."
+)

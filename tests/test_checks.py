@@ -230,3 +230,104 @@ def test_a_missing_libmagic_is_an_error(monkeypatch):
 def test_good_clamd_addresses_pass(settings, address):
     settings.FILEPOND_SERVER_CLAMD_ADDRESS = address
     assert ids() == []
+
+
+# --- the temporary area on a storage ------------------------------------------------------------
+
+
+S3 = "storages.backends.s3.S3Storage"
+
+
+def s3(bucket: str = "uploads", location: str = "", **options) -> dict:
+    return {"BACKEND": S3, "OPTIONS": {"bucket_name": bucket, "location": location, **options}}
+
+
+def with_storages(settings, **aliases) -> None:
+    settings.STORAGES = {**settings.STORAGES, **aliases}
+
+
+def test_temp_storage_must_be_an_alias(settings):
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "missing"
+    (message,) = check_settings()
+    assert message.id == "django_filepond_server.E024"
+    assert "'missing' is not one" in message.msg
+    assert "default, staticfiles, memory" in message.hint
+
+
+def test_temp_storage_of_its_own_passes_with_a_database_warning_on_sqlite(settings):
+    with_storages(settings, tmp=s3(location="filepond-tmp"), store=s3(location="media"))
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "tmp"
+    settings.FILEPOND_SERVER_STORAGE = "store"
+    sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    assert ids() == (["django_filepond_server.W005"] if sqlite else [])
+
+
+@pytest.mark.parametrize(
+    ("temp", "store"),
+    [
+        (s3(location="media"), s3(location="media")),
+        (s3(location="media/tmp"), s3(location="media")),
+        (s3(location="tmp"), s3(location="")),
+    ],
+)
+def test_temp_storage_sharing_a_place_with_the_store_is_an_error(settings, temp, store):
+    with_storages(settings, tmp=temp, store=store)
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "tmp"
+    settings.FILEPOND_SERVER_STORAGE = "store"
+    assert "django_filepond_server.E025" in ids()
+
+
+def test_temp_storage_in_another_bucket_or_directory_is_fine(settings, tmp_path):
+    fs = "django.core.files.storage.FileSystemStorage"
+    with_storages(
+        settings,
+        tmp=s3(bucket="scratch"),
+        store=s3(bucket="uploads"),
+        tmpdir={"BACKEND": fs, "OPTIONS": {"location": str(tmp_path / "a")}},
+        storedir={"BACKEND": fs, "OPTIONS": {"location": str(tmp_path / "b")}},
+        nested={"BACKEND": fs, "OPTIONS": {"location": str(tmp_path / "b" / "tmp")}},
+    )
+    sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    on_sqlite = ["django_filepond_server.W005"] if sqlite else []
+    for temp, store, expected in [
+        ("tmp", "store", []),
+        ("tmpdir", "storedir", []),
+        ("nested", "storedir", ["django_filepond_server.E025"]),
+        ("tmp", "tmp", ["django_filepond_server.E025"]),
+    ]:
+        settings.FILEPOND_SERVER_TEMP_STORAGE = temp
+        settings.FILEPOND_SERVER_STORAGE = store
+        assert ids() == expected + on_sqlite, (temp, store)
+
+
+def test_temp_storage_backend_that_cannot_be_imported(settings):
+    with_storages(settings, tmp={"BACKEND": "storages.backends.nosuch.Storage"})
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "tmp"
+    assert ids() == ["django_filepond_server.E017"]
+
+
+@pytest.mark.django_db
+def test_local_uploads_held_by_several_servers_is_a_database_warning(settings):
+    from django_filepond_server.checks import check_uploads_held
+    from django_filepond_server.models import TemporaryUpload
+
+    def upload(upload_id: str, node: str) -> None:
+        TemporaryUpload.objects.create(
+            upload_id=upload_id, file_name="a", node=node, complete=True, received=1
+        )
+
+    upload("A" * 22, "app-1:/srv/tmp")
+    upload("B" * 22, "app-1:/srv/tmp")
+    assert check_uploads_held(databases=["default"]) == []
+    upload("C" * 22, "app-2:/srv/tmp")
+    assert check_uploads_held() == []  # a plain `check` looks at no database
+    (message,) = check_uploads_held(databases=["default"])
+    assert message.id == "django_filepond_server.W006"
+    assert "held by 2 app servers (app-1:/srv/tmp, app-2:/srv/tmp)" in message.msg
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "memory"
+    assert check_uploads_held(databases=["default"]) == []
+
+
+def test_validation_timeout_must_be_positive(settings):
+    settings.FILEPOND_SERVER_VALIDATION_TIMEOUT = 0
+    assert ids() == ["django_filepond_server.E016"]

@@ -8,6 +8,7 @@ import pytest
 
 from django_filepond_server.models import TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
+from tests.helpers import NOT_FOUND_WITHOUT_SESSION
 
 pytestmark = pytest.mark.django_db
 
@@ -280,7 +281,7 @@ def test_wrong_content_type_on_patch(client, start_chunked):
 def test_patch_of_an_unknown_upload_is_404(patch):
     response = patch("A" * 22, b"abc", 0, 3)
     assert response.status_code == 404
-    assert response.content.decode() == "No upload with that id was found."
+    assert response.content.decode() == NOT_FOUND_WITHOUT_SESSION
 
 
 @pytest.mark.parametrize("bad_id", ["short", "../../etc/passwd", "a" * 10_000, "abc%00def"])
@@ -352,10 +353,10 @@ def test_a_failed_start_leaves_no_file(monkeypatch, upload_dirs):
     from django_filepond_server import transfers
     from django_filepond_server.ownership import Owner
 
-    def fail(**kwargs):
+    def fail(*args):
         raise RuntimeError("insert failed")
 
-    monkeypatch.setattr(TemporaryUpload.objects, "create", fail)
+    monkeypatch.setattr(transfers, "insert_within_limits", fail)
     with pytest.raises(RuntimeError):
         transfers.start_chunked(10, "filepond", {}, Owner(token="t"))
     assert list(upload_dirs["tmp"].iterdir()) == []

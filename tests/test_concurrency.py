@@ -125,7 +125,7 @@ def test_two_identical_patches_at_once_write_the_chunk_once(live_server):
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert [r[0] for r in results] == [204, 204]
+    assert [r[0] for r in results] == [204, 204], results
     assert [r[1] for r in results] == [str(N), str(N)]
     assert get_temporary_area().size(upload_id) == N
     assert TemporaryUpload.objects.get(pk=upload_id).received == N

@@ -334,3 +334,46 @@ def test_admin_download_of_a_refused_upload_is_a_404(admin_client, settings, sta
     patch(upload_id, b"1", 0, 10, name="x.exe")
     url = f"/admin/django_filepond_server/temporaryupload/{upload_id}/download/"
     assert admin_client.get(url).status_code == 404
+
+
+# --- a local area on several app servers --------------------------------------------------------
+
+
+def test_an_upload_held_by_another_server_is_a_503_and_survives_cleanup(
+    client, process, start_chunked, patch, caplog, django_capture_on_commit_callbacks
+):
+    """Without a shared temporary area, a request can reach a server that does not hold the
+    upload: a clear 503 that FilePond retries, a log line for the operator, and cleanup on
+    this server leaves the upload alone."""
+    finished = process(b"elsewhere")
+    transfer = start_chunked(10)
+    get_temporary_area().delete(finished)  # as seen from another machine: no such files
+    get_temporary_area().delete(transfer)
+    TemporaryUpload.objects.update(node="app-2:/srv/filepond-tmp")
+
+    restore = client.get(f"/fp/?restore={finished}")
+    assert restore.status_code == 503
+    assert restore["Retry-After"] == "1"
+    assert (
+        restore.content.decode() == "This upload is held by another server. Try again in a moment."
+    )
+    chunk = patch(transfer, b"abc", 0, 10)
+    assert chunk.status_code == 503
+    assert "is held by app-2:/srv/filepond-tmp" in caplog.text
+    assert "FILEPOND_SERVER_TEMP_STORAGE" in caplog.text
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = cleanup()
+    assert report.missing_files == 0
+    assert TemporaryUpload.objects.count() == 2
+
+
+def test_a_missing_file_on_this_server_is_a_404_and_cleanup_removes_the_row(
+    client, process, django_capture_on_commit_callbacks
+):
+    upload_id = process(b"gone")
+    get_temporary_area().delete(upload_id)
+    response = client.get(f"/fp/?restore={upload_id}")
+    assert (response.status_code, response.content) == (404, b"The file of that upload is missing.")
+    assert cleanup().missing_files == 1
+    assert not TemporaryUpload.objects.exists()

@@ -15,7 +15,7 @@ from django_filepond_server.exceptions import UploadNotOwned
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
 from tests.conftest import StreamReadingClient
-from tests.helpers import body_of
+from tests.helpers import NOT_FOUND_WITHOUT_SESSION, body_of
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +86,7 @@ def test_one_visitor_cannot_touch_anothers_uploads_over_http(live_server):
     transfer = alice.start(20)
     assert alice.patch(transfer, b"0123456789", 0, 20)[0] == 204
 
-    not_found = b"No upload with that id was found."
+    not_found = NOT_FOUND_WITHOUT_SESSION.encode()  # mallory has no session yet
     assert mallory.patch(transfer, b"XXXXXXXXXX", 10, 20)[:2] == (404, not_found)
     assert mallory.send("HEAD", f"/fp/?patch={transfer}")[0] == 404
     assert mallory.send("GET", f"/fp/?restore={finished}")[:2] == (404, not_found)
@@ -243,6 +243,34 @@ def test_store_submitted_uploads_undoes_earlier_stores_when_a_later_one_fails(
     assert set(TemporaryUpload.objects.values_list("pk", flat=True)) == {png, text}
     with get_temporary_area().open(png) as f:
         assert f.read() == tiny_png()
+
+
+def test_a_file_that_cannot_be_undone_is_reported_not_hidden(
+    client, process, rf, settings, caplog, monkeypatch
+):
+    """All or nothing fails half-way and removing the file already stored fails too: the
+    caller's exception and the log say which file is left behind."""
+    from django.core.files.storage import FileSystemStorage
+
+    from django_filepond_server.exceptions import UploadRejected
+    from tests.helpers import tiny_png
+
+    png, text = process(tiny_png(), name="a.png"), process(b"plain", name="b.png")
+    request = rf.post("/form/", {"filepond": [png, text]})
+    own = FakeRequest(client)
+    request.session, request.user = own.session, own.user
+
+    def refuse(self, name):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(FileSystemStorage, "delete", refuse)
+    with pytest.raises(UploadRejected) as caught:
+        api.store_submitted_uploads(request, "filepond", "docs/", rules={"types": ["image/*"]})
+    (note,) = caught.value.__notes__
+    assert note.startswith("The file 'docs/a.png' written before the failure could not be removed")
+    assert "left behind" in note
+    assert note in caplog.text
+    assert not StoredUpload.objects.exists()
 
 
 def test_store_upload_with_a_request_follows_check_owner(process, settings):

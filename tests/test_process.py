@@ -212,3 +212,64 @@ def test_options_is_not_served(client, url):
     response = client.options(url)
     assert response.status_code == 405
     assert "OPTIONS" not in response["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ('{"a": NaN}', "The file's metadata is not valid JSON."),
+        ('{"a": -Infinity}', "The file's metadata is not valid JSON."),
+        ('{"a": 1e999}', "The file's metadata contains a number out of range."),
+        ('{"a": ["\\ud800"]}', "The file's metadata contains a broken Unicode escape."),
+        ('{"\\udfff": 1}', "The file's metadata contains a broken Unicode escape."),
+        ('{"k\\u0000": 1}', "The file's metadata contains a NUL character."),
+    ],
+)
+def test_metadata_a_database_cannot_hold_is_a_400(client, metadata, message):
+    for body in (
+        {"filepond": [metadata, SimpleUploadedFile("a.txt", b"x")]},
+        {"filepond": metadata},
+    ):
+        response = client.post("/fp/", body, headers={"Upload-Length": "10"})
+        assert (response.status_code, response.content.decode()) == (400, message)
+    assert not TemporaryUpload.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["nul\x00name", "x" * 256, "tab\there"])
+def test_a_field_name_a_database_cannot_hold_is_a_400(client, upload_dirs, field):
+    for body in (
+        {field: ["{}", SimpleUploadedFile("a.txt", b"x")]},
+        {field: "{}", "fp_upload_field": field},
+    ):
+        response = client.post("/fp/", body, headers={"Upload-Length": "10"})
+        assert response.status_code == 400
+        assert response.content.decode() == (
+            "The form field name is too long or contains control characters."
+        )
+    assert not TemporaryUpload.objects.exists()
+    assert not upload_dirs["tmp"].exists() or not any(upload_dirs["tmp"].iterdir())
+
+
+def test_a_file_part_cut_short_leaves_nothing_behind(client, upload_dirs):
+    """Upload-Length and a file part whose body ends before its boundary: whatever the
+    answer, no bytes stay in the temporary area without a row."""
+    body = (
+        b'--xyz\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{}\r\n'
+        b'--xyz\r\nContent-Disposition: form-data; name="filepond"; filename="a.bin"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n" + b"z" * 5000
+    )
+    response = client.generic(
+        "POST",
+        "/fp/",
+        body,
+        content_type="multipart/form-data; boundary=xyz",
+        headers={"Upload-Length": "10000"},
+    )
+    assert response.status_code in (200, 400)
+    rows = list(TemporaryUpload.objects.values_list("pk", flat=True))
+    files = (
+        sorted(p.name for p in upload_dirs["tmp"].iterdir())
+        if rows or upload_dirs["tmp"].exists()
+        else []
+    )
+    assert files == sorted(f"{pk}.upload" for pk in rows)

@@ -169,11 +169,13 @@ def test_load_refuses_a_range_outside_the_file(client, stored_digits, header):
     assert response["Content-Range"] == "bytes */10"
 
 
-def test_restore_ignores_range(client, process):
+def test_restore_answers_a_range(client, process):
     upload_id = process(b"0123456789")
     response = client.get(f"/fp/?restore={upload_id}", headers={"Range": "bytes=2-4"})
-    assert response.status_code == 200
-    assert body_of(response) == b"0123456789"
+    assert response.status_code == 206
+    assert response["Content-Range"] == "bytes 2-4/10"
+    assert body_of(response) == b"234"
+    assert body_of(client.get(f"/fp/?restore={upload_id}")) == b"0123456789"
 
 
 def test_restore_of_an_upload_whose_file_is_gone_is_404(client, process):
@@ -240,3 +242,38 @@ def test_an_unread_range_answer_still_closes_its_file(process, monkeypatch):
     assert response.status_code == 206
     response.close()
     assert opened and opened[0].closed
+
+
+def test_head_answers_carry_no_body(client, process, start_chunked, rf):
+    """WSGI servers drop (with a warning) a body sent with a HEAD answer: there is none."""
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    from django_filepond_server.views import PatchView, RestoreView, filepond_root
+
+    upload_id = process(b"0123456789")
+    transfer = start_chunked(10)
+
+    def head(view, path, cookies=None):
+        request = rf.head(path)
+        request.COOKIES.update(cookies or {})
+        SessionMiddleware(lambda r: None).process_request(request)
+        return view(request)
+
+    own = head(
+        filepond_root, f"/fp/?restore={upload_id}", {"sessionid": client.cookies["sessionid"].value}
+    )
+    assert own.status_code == 200
+    assert (own.content, own["Content-Length"]) == (b"", "10")
+
+    for view, path, status in [
+        (filepond_root, f"/fp/?restore={upload_id}", 404),  # not this visitor's
+        (filepond_root, "/fp/?patch=" + "Z" * 22, 404),
+        (filepond_root, "/fp/?patch=bad", 400),
+        (filepond_root, "/fp/", 400),
+        (PatchView.as_view(), f"/fp/patch/?patch={transfer}", 404),
+        (RestoreView.as_view(), "/fp/restore/?id=short", 400),
+    ]:
+        response = head(view, path)
+        assert response.status_code == status, path
+        assert not response.streaming and response.content == b"", path
+        assert int(response["Content-Length"]) > 0  # what the GET answer would carry

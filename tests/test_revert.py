@@ -7,6 +7,7 @@ import pytest
 from django_filepond_server.api import store_upload
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
+from tests.helpers import NOT_FOUND_WITHOUT_SESSION
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +50,11 @@ def test_revert_never_deletes_a_stored_upload(client, process, upload_dirs):
     assert (upload_dirs["media"] / stored.file.name).read_bytes() == b"keep me"
 
 
-def test_revert_of_an_unknown_id_is_404(client):
+def test_revert_of_an_unknown_id_is_404(client, process):
+    response = client.delete("/fp/", "C" * 22)
+    assert response.status_code == 404
+    assert response.content.decode() == NOT_FOUND_WITHOUT_SESSION
+    process()  # now the client has a session: the answer no longer mentions the cookie
     response = client.delete("/fp/", "C" * 22)
     assert response.status_code == 404
     assert response.content.decode() == "No upload with that id was found."
