@@ -185,6 +185,8 @@ def _put(upload: TemporaryUpload, storage: Storage, name: str) -> str:
         saved, through_app = stores.put(area, upload, storage, name)
         logger.debug("Stored %s as %s; %d bytes passed through the app", upload, saved, through_app)
         return saved
+    if stores.is_sftp(storage):
+        return stores.put_sftp(area, upload, storage, name)
     name = stores.free_name(storage, name)
     try:
         with area.open(upload.upload_id) as f:

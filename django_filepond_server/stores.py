@@ -1,5 +1,10 @@
-"""Putting an upload into S3 (django-storages' ``S3Storage``) without holding it in memory and
-without ever replacing an existing object.
+"""Putting an upload into a remote store without holding it in memory and without ever
+replacing an existing file: S3 (django-storages' ``S3Storage``) and SFTP (``SFTPStorage``).
+
+Into SFTP, the file is created with ``O_EXCL`` (SFTP's exclusive create), so a name another
+store took after it looked free is detected and another name is picked.
+
+Into S3:
 
 From a temporary area on the same S3 endpoint the bytes never pass through the app: every
 part is copied by S3 itself (``UploadPartCopy``), which S3 allows when every part but the last
@@ -93,6 +98,52 @@ def put(area: TemporaryArea, upload: Any, storage: Storage, name: str) -> tuple[
             return name, _write(area, upload, storage, name)
         except NameTaken:
             continue
+    raise FileExistsError(f"no free name found for {name!r} after {NAME_ATTEMPTS} attempts")
+
+
+def is_sftp(storage: Any) -> bool:
+    return hasattr(storage, "_remote_path") and hasattr(storage, "sftp")
+
+
+def put_sftp(area: TemporaryArea, upload: Any, storage: Any, name: str) -> str:
+    """Write ``upload`` to the SFTP ``storage`` under ``name``, or another free name if that
+    one is taken meanwhile (exclusive create); returns the name."""
+    for _attempt in range(NAME_ATTEMPTS):
+        name = free_name(storage, name)
+        path = storage._remote_path(name)
+        directory = posixpath.dirname(path)
+        if not storage._path_exists(directory):
+            try:
+                storage._mkdir(directory)
+            except OSError:
+                if not storage._path_exists(directory):  # not made by a racing store either
+                    raise
+        try:
+            remote = storage.sftp.open(path, "wx")  # write, create exclusively
+        except OSError:
+            if storage._path_exists(path):
+                continue  # taken meanwhile
+            raise
+        try:
+            written = 0
+            with remote, area.open(upload.upload_id) as f:
+                remote.set_pipelined(True)
+                while block := f.read(STREAM_PART):
+                    remote.write(block)
+                    written += len(block)
+            # Pipelined writes report no error on their own (a full disk, a quota): compare.
+            size = storage.sftp.stat(path).st_size
+            if size != written:
+                raise OSError(f"the server kept {size} of the {written} bytes written")
+            if storage.file_mode is not None:
+                storage.sftp.chmod(path, storage.file_mode)
+            if storage.uid or storage.gid:
+                storage._chown(path, uid=storage.uid, gid=storage.gid)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                storage.sftp.remove(path)
+            raise
+        return name
     raise FileExistsError(f"no free name found for {name!r} after {NAME_ATTEMPTS} attempts")
 
 

@@ -19,6 +19,16 @@ def s3_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def sftp_server():
+    """A real OpenSSH sshd on a spare loopback port."""
+    from tests.remote_storage import SFTPServer
+
+    server = SFTPServer()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def upload_dirs(settings, tmp_path: Path) -> dict[str, Path]:
     """A fresh temporary area and media root for every test."""
