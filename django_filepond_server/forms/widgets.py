@@ -23,6 +23,8 @@ from django_filepond_server.conf import conf
 #: The package's own script: it creates FilePond on every widget (and on formset rows added
 #: later) from the configuration the widget rendered. It is not FilePond.
 WIDGET_SCRIPT = "django_filepond_server/filepond-widget.js"
+#: Its style sheet: the widget's width in the admin's rows, the busy message.
+WIDGET_STYLE = "django_filepond_server/filepond-widget.css"
 
 #: Django language codes -> FilePond 4.32 locale modules (``filepond/locale/<name>.js``).
 #: English is FilePond's own default, so it loads nothing.
@@ -166,7 +168,7 @@ class FilePondWidget(forms.Widget):
     @property
     def media(self) -> forms.Media:
         return forms.Media(
-            css={"all": [_style(entry) for entry in conf.WIDGET_CSS]},
+            css={"all": [*(_style(entry) for entry in conf.WIDGET_CSS), WIDGET_STYLE]},
             js=[*(_script(entry) for entry in conf.WIDGET_JS), WIDGET_SCRIPT],
         )
 

@@ -48,7 +48,11 @@
     options.labelFileProcessingError = (error) => (error && error.body) || fallback;
 
     const form = input.form;
-    const busy = input.parentElement.querySelector('.filepond-widget-busy');
+    const wrapper = input.closest('.filepond-widget');
+    // A formset row added in the admin renamed the input (photos-__prefix__-image ->
+    // photos-1-image): the wrapper says which field it holds.
+    if (wrapper) wrapper.dataset.name = input.name;
+    const busy = wrapper && wrapper.querySelector('.filepond-widget-busy');
     const pond = window.FilePond.create(input, options);
     if (form) {
       // A file still uploading has an empty hidden input and would be lost on submit.
