@@ -25,8 +25,8 @@ from tests.helpers import tiny_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-HERE = Path(__file__).resolve().parent
-SCREENSHOT_DIR = Path(os.environ.get("FILEPOND_SCREENSHOT_DIR") or HERE.parent.parent / ".ci" / "out")
+REPO = Path(__file__).resolve().parent.parent.parent
+SCREENSHOT_DIR = Path(os.environ.get("FILEPOND_SCREENSHOT_DIR") or REPO / ".ci" / "out")
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
 
 
@@ -177,8 +177,8 @@ def test_the_edit_page_shows_stored_files_removes_one_adds_one_and_saves(
     # The bytes FilePond loaded are the stored ones.
     assert page.page.evaluate(
         """async () => {
-          const root = document.querySelector('.filepond-widget[data-name="cover"] .filepond--root');
-          const item = FilePond.find(root).getFiles()[0];
+          const widget = document.querySelector('.filepond-widget[data-name="cover"]');
+          const item = FilePond.find(widget.querySelector('.filepond--root')).getFiles()[0];
           return (await item.file.arrayBuffer()).byteLength;
         }"""
     ) == len(tiny_png())
