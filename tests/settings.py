@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "django_filepond_server",
     "tests.formsapp",
 ]
@@ -99,6 +100,10 @@ FILEPOND_SERVER_TEMP_DIR = os.path.join(_run_dir, "tmp")
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# Separate request and response components: an upload field writes an id and reads a file.
+SPECTACULAR_SETTINGS = {"COMPONENT_SPLIT_REQUEST": True}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

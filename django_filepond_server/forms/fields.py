@@ -12,13 +12,13 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models.fields.files import FieldFile
 from django.utils.translation import gettext_lazy as _
 
-from django_filepond_server.api import check_upload, get_temporary_upload
-from django_filepond_server.exceptions import (
-    FilePondServerError,
-    UploadIncomplete,
-    UploadNotFound,
-    UploadNotOwned,
-    UploadRejected,
+from django_filepond_server.api import check_upload
+from django_filepond_server.exceptions import FilePondServerError
+from django_filepond_server.forms.checking import (
+    ERROR_MESSAGES,
+    FieldRules,
+    check_submitted,
+    submitted_values,
 )
 from django_filepond_server.forms.widgets import FilePondMultipleWidget, FilePondWidget
 from django_filepond_server.local_files import (
@@ -27,7 +27,7 @@ from django_filepond_server.local_files import (
     sign_model_file,
 )
 from django_filepond_server.models import StoredUpload, TemporaryUpload, is_valid_upload_id
-from django_filepond_server.rules import UploadRules, _rules_from_mapping, resolve_rules, rules_for
+from django_filepond_server.rules import UploadRules
 
 
 class Items(list):  # type: ignore[type-arg]
@@ -51,28 +51,13 @@ class SubmittedFiles:
         return len(self.kept) + len(self.new)
 
 
-def _submitted(values: Any) -> list[str]:
-    """The non-empty values, in order, without repeats (an unfinished item submits "")."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    return list(dict.fromkeys(str(value) for value in values if value))
+_submitted = submitted_values
 
 
 class FilePondFieldMixin(forms.Field):
     """What both fields share: rules, the request, and the checks of submitted ids."""
 
-    default_error_messages = {
-        "unknown": _(
-            "A file of this form is no longer available (it may have expired); upload it again."
-        ),
-        "not_owned": _(
-            "A file of this form is no longer available (it may have expired); upload it again."
-        ),
-        "incomplete": _("“%(name)s” has not finished uploading; wait for it and submit again."),
-        "rejected": _("“%(name)s” was refused: %(reason)s"),
-    }
+    default_error_messages = ERROR_MESSAGES
 
     def __init__(
         self,
@@ -87,11 +72,13 @@ class FilePondFieldMixin(forms.Field):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.rules = rules
-        overrides: dict[str, Any] = {"max_size": max_size, "match_extension": match_extension}
-        overrides["types"] = None if types is None else list(types)
-        overrides["extensions"] = None if extensions is None else list(extensions)
-        self.rule_overrides = {key: value for key, value in overrides.items() if value is not None}
+        self.field_rules = FieldRules(
+            rules,
+            max_size=max_size,
+            types=types,
+            extensions=extensions,
+            match_extension=match_extension,
+        )
         self.delete_removed = delete_removed
         self.request: Any = None
         self.bound_initial: Any = None
@@ -99,10 +86,7 @@ class FilePondFieldMixin(forms.Field):
 
     def get_rules(self) -> UploadRules:
         """The rules every new file must pass, read from the settings now."""
-        base = rules_for(None) if self.rules is None else resolve_rules(self.rules)
-        if not self.rule_overrides:
-            return base
-        return _rules_from_mapping(self.rule_overrides, base, "the field's rules")
+        return self.field_rules.resolve()
 
     def rule_options(self) -> dict[str, Any]:
         """FilePond options that hand the rules to its validation plugins."""
@@ -174,24 +158,9 @@ class FilePondFieldMixin(forms.Field):
     def check_new(self, upload_id: str) -> TemporaryUpload:
         """The checked temporary upload ``upload_id``, or the ValidationError to show."""
         self.check_request()
-        try:
-            return check_upload(upload_id, request=self.request, rules=self.get_rules())
-        except UploadNotOwned:
-            raise ValidationError(self.error_messages["not_owned"], code="not_owned") from None
-        except UploadNotFound:
-            raise ValidationError(self.error_messages["unknown"], code="unknown") from None
-        except UploadIncomplete:
-            name = get_temporary_upload(upload_id).file_name
-            raise ValidationError(
-                self.error_messages["incomplete"], code="incomplete", params={"name": name}
-            ) from None
-        except UploadRejected as exc:
-            name = get_temporary_upload(upload_id).file_name
-            raise ValidationError(
-                self.error_messages["rejected"],
-                code="rejected",
-                params={"name": name, "reason": exc.message},
-            ) from None
+        return check_submitted(
+            upload_id, request=self.request, rules=self.get_rules(), messages=self.error_messages
+        )
 
     # --- rendering ------------------------------------------------------------------------
 
