@@ -230,3 +230,54 @@ def test_a_missing_libmagic_is_an_error(monkeypatch):
 def test_good_clamd_addresses_pass(settings, address):
     settings.FILEPOND_SERVER_CLAMD_ADDRESS = address
     assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FILEPOND_SERVER_WIDGET_JS", "filepond.js", ["django_filepond_server.E023"]),
+        ("FILEPOND_SERVER_WIDGET_JS", [""], ["django_filepond_server.E023"]),
+        ("FILEPOND_SERVER_WIDGET_JS", [{"integrity": "sha384-x"}], ["django_filepond_server.E023"]),
+        (
+            "FILEPOND_SERVER_WIDGET_JS",
+            [{"src": "a.js", "defer": 1}],
+            ["django_filepond_server.E023"],
+        ),
+        ("FILEPOND_SERVER_WIDGET_CSS", None, ["django_filepond_server.E024"]),
+        ("FILEPOND_SERVER_WIDGET_CSS", [{"src": "a.css"}], ["django_filepond_server.E024"]),
+        ("FILEPOND_SERVER_WIDGET_LOCALE_URL", "filepond/locale", ["django_filepond_server.E025"]),
+        ("FILEPOND_SERVER_WIDGET_LOCALE_URL", 3, ["django_filepond_server.E025"]),
+        ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", 0, ["django_filepond_server.E026"]),
+        ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", "1MB", ["django_filepond_server.E026"]),
+        ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", 17 * 1024 * 1024, ["django_filepond_server.E026"]),
+    ],
+)
+def test_bad_widget_settings(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert ids() == expected
+
+
+def test_good_widget_settings_pass(settings):
+    settings.FILEPOND_SERVER_WIDGET_JS = [
+        {
+            "src": "https://cdn.jsdelivr.net/npm/filepond@4.32.12/dist/filepond.min.js",
+            "integrity": "sha384-x",
+            "crossorigin": "anonymous",
+            "defer": True,
+        },
+        "/static/plugin.js",
+    ]
+    settings.FILEPOND_SERVER_WIDGET_CSS = [{"href": "https://cdn.example/filepond.css"}]
+    settings.FILEPOND_SERVER_WIDGET_LOCALE_URL = None
+    settings.FILEPOND_SERVER_WIDGET_CHUNK_SIZE = 16 * 1024 * 1024
+    assert ids() == []
+
+
+def test_chunk_size_message_names_the_limit(settings):
+    settings.FILEPOND_SERVER_MAX_CHUNK_SIZE = 1_000_000
+    settings.FILEPOND_SERVER_WIDGET_CHUNK_SIZE = 2_000_000
+    (message,) = check_settings()
+    assert message.msg == (
+        "FILEPOND_SERVER_WIDGET_CHUNK_SIZE should be None or a positive integer no larger than "
+        "FILEPOND_SERVER_MAX_CHUNK_SIZE (1000000); found 2000000."
+    )

@@ -538,3 +538,23 @@ def test_csrf_in_the_session_works_with_the_rendered_token(settings: Any) -> Non
     )
     assert saved.status_code == 302
     assert Album.objects.get().documents.get().original_name == "a.pdf"
+
+
+def test_the_documented_cdn_hashes_are_those_of_the_pinned_npm_packages() -> None:
+    import base64
+    import hashlib
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "docs" / "forms.rst").read_text() + (repo / "docs" / "settings.rst").read_text()
+    found = re.findall(
+        r'"(?:src|href)": "https://cdn\.jsdelivr\.net/npm/([\w-]+)@([\d.]+)/([^"]+)",\s*'
+        r'"integrity": "(sha384-[^"]+)"',
+        text,
+    )
+    assert len(found) >= 5
+    for package, version, path, integrity in found:
+        folder = repo / "demo" / "node_modules" / package
+        assert json.loads((folder / "package.json").read_text())["version"] == version
+        digest = hashlib.sha384((folder / path).read_bytes()).digest()
+        assert integrity == "sha384-" + base64.b64encode(digest).decode(), path
