@@ -558,3 +558,23 @@ def test_the_documented_cdn_hashes_are_those_of_the_pinned_npm_packages() -> Non
         assert json.loads((folder / "package.json").read_text())["version"] == version
         digest = hashlib.sha384((folder / path).read_bytes()).digest()
         assert integrity == "sha384-" + base64.b64encode(digest).decode(), path
+
+
+def test_one_upload_submitted_in_two_fields_is_refused(visitor: Any, process: Any) -> None:
+    class TwoPondsForm(FilePondForm):
+        first = FilePondField()
+        second = FilePondMultipleField()
+
+    both = process(PDF, "both.pdf")
+    form = TwoPondsForm({"first": [both], "second": [both]}, request=visitor())
+    assert refusal(form, "first") == ["duplicate"]
+    assert refusal(form, "second") == ["duplicate"]
+
+    class AnyDocumentsAlbumForm(AlbumForm):
+        documents = FilePondMultipleField(required=False)
+
+    cover = process(tiny_png(), "cover.png")
+    data = {"title": "a", "cover": [cover], "documents": [cover]}
+    form = AnyDocumentsAlbumForm(data, request=visitor())
+    assert refusal(form, "cover") == ["duplicate"]
+    assert refusal(form, "documents") == ["duplicate"]

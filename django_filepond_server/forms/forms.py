@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from django_filepond_server.forms import saving
 from django_filepond_server.forms.fields import (
@@ -14,6 +16,7 @@ from django_filepond_server.forms.fields import (
     FilePondMultipleField,
     SubmittedFiles,
 )
+from django_filepond_server.models import TemporaryUpload
 
 _MISSING: Any = object()
 
@@ -32,6 +35,27 @@ class FilePondFormMixin:
             )
         self.request = request
         super().__init__(*args, **kwargs)
+
+    def _post_clean(self) -> None:
+        self.refuse_duplicates()
+        super()._post_clean()  # type: ignore[misc]
+
+    def refuse_duplicates(self) -> None:
+        """One upload can be stored once: an id submitted in two fields is an error on both."""
+        fields: dict[str, list[str]] = {}
+        for name, value in getattr(self, "cleaned_data", {}).items():
+            new = value.new if isinstance(value, SubmittedFiles) else [value]
+            for upload in new:
+                if isinstance(upload, TemporaryUpload):
+                    fields.setdefault(upload.upload_id, []).append(name)
+        for names in fields.values():
+            for name in names if len(names) > 1 else []:
+                self.add_error(  # type: ignore[attr-defined]
+                    name,
+                    ValidationError(
+                        _("The same file was submitted in another field too."), code="duplicate"
+                    ),
+                )
 
 
 class FilePondForm(FilePondFormMixin, forms.Form):
@@ -69,12 +93,13 @@ class FilePondModelForm(FilePondFormMixin, forms.ModelForm):  # type: ignore[typ
         return [*exclude, *(n for n in names if n not in exclude)]
 
     def _post_clean(self) -> None:
+        self.refuse_duplicates()
         # Keep Django's construct_instance away from the files: save() puts them in place.
         held = {
             n: self.cleaned_data.pop(n) for n in self.filepond_fields() if n in self.cleaned_data
         }
         try:
-            super()._post_clean()  # type: ignore[misc]
+            forms.BaseModelForm._post_clean(self)  # type: ignore[attr-defined]
         finally:
             self.cleaned_data.update(held)
 

@@ -293,3 +293,34 @@ def test_labels_are_in_the_active_language(page: FormPage, settings: Any) -> Non
     page.goto("/albums/new/", ponds=2)
     labels = page.page.locator(".filepond-widget .filepond--drop-label").all_inner_texts()
     assert [" ".join(label.split()) for label in labels] == ["Dateien ablegen oder auswählen"] * 2
+
+
+def test_a_submit_while_a_file_is_uploading_is_stopped(page: FormPage, files: Any) -> None:
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:  # the upload waits until the test lets it go
+        held.append(route)
+
+    page.page.route("**/fp/", hold)
+    page.goto("/albums/new/", ponds=2)
+    page.page.fill("input[name=title]", "Busy")
+    page.add("documents", files("slow.pdf", PDF))
+    for _ in range(200):  # Playwright calls the route handler while it waits
+        if held:
+            break
+        page.page.wait_for_timeout(50)
+    assert held, "the upload never started"
+
+    page.page.click("button[type=submit]")
+    busy = page.page.locator('.filepond-widget[data-name="documents"] .filepond-widget-busy')
+    busy.wait_for(state="visible")
+    assert busy.inner_text() == "Wait until every file has finished uploading."
+    assert page.page.url.endswith("/albums/new/")
+    assert not Album.objects.exists()
+
+    held[0].continue_()
+    page.page.unroute("**/fp/")
+    page.wait_for_states("documents", "processing-complete")
+    page.page.click("button[type=submit]")
+    page.page.wait_for_url("**/albums/*/")
+    assert [row.original_name for row in Album.objects.get().documents.all()] == ["slow.pdf"]
