@@ -13,7 +13,6 @@ import pytest
 from django import forms
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.db.models.signals import pre_save
 from django.middleware.csrf import _unmask_cipher_token
@@ -49,7 +48,8 @@ def visitor(client: Client) -> Any:
 @pytest.fixture(autouse=True)
 def memory() -> Any:
     """The album cover's storage (InMemoryStorage), emptied."""
-    storage = storages["memory"]
+    # The field's own storage object: Django calls a storage callable once, at import.
+    storage = Album._meta.get_field("cover").storage
     storage._root._children.clear()  # type: ignore[attr-defined]
     return storage
 

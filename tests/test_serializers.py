@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.storage import storages
 from django.db import IntegrityError
 from django.db.models.signals import pre_save
 from django.test import Client
@@ -31,7 +30,8 @@ def api_urls(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def memory() -> Any:
-    storage = storages["memory"]
+    # The field's own storage object: Django calls a storage callable once, at import.
+    storage = Album._meta.get_field("cover").storage
     storage._root._children.clear()  # type: ignore[attr-defined]
     return storage
 

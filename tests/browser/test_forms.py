@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.core.files.storage import storages
 from django.test import Client
 from django.utils import timezone
 
@@ -38,7 +37,8 @@ def forms_site(settings: Any, transactional_db: None, live_server: Any) -> str:
 
 @pytest.fixture
 def memory() -> Any:
-    storage = storages["memory"]
+    # The field's own storage object: Django calls a storage callable once, at import.
+    storage = Album._meta.get_field("cover").storage
     storage._root._children.clear()  # type: ignore[attr-defined]
     return storage
 
