@@ -13,7 +13,7 @@ from django.db.models.fields.files import FieldFile
 from django.utils.translation import gettext_lazy as _
 
 from django_filepond_server.api import check_upload
-from django_filepond_server.exceptions import FilePondServerError
+from django_filepond_server.exceptions import FilePondServerError, UnknownUpload
 from django_filepond_server.forms.checking import (
     ERROR_MESSAGES,
     FieldRules,
@@ -49,9 +49,6 @@ class SubmittedFiles:
 
     def __len__(self) -> int:
         return len(self.kept) + len(self.new)
-
-
-_submitted = submitted_values
 
 
 class FilePondFieldMixin(forms.Field):
@@ -138,7 +135,7 @@ class FilePondFieldMixin(forms.Field):
                 return False
             try:
                 model_field, name = read_model_file_source(value, max_age=None)
-            except Exception:
+            except UnknownUpload:
                 return False
             return model_field == item.field and name == item.name
         return value == (str(item.pk) if isinstance(item, StoredUpload) else str(item))
@@ -169,7 +166,7 @@ class FilePondFieldMixin(forms.Field):
         (``local``) and this visitor's uploads that can still be stored (``limbo``)."""
         initial_files = self.initial_files(initial)
         items = Items()
-        for value in _submitted(data):
+        for value in submitted_values(data):
             kept = self.kept_item(value, initial_files)
             if kept is not None:
                 items.append({"source": self.source_of(kept), "options": {"type": "local"}})
@@ -193,7 +190,7 @@ class FilePondFieldMixin(forms.Field):
         if self.disabled:
             return False
         initial_files = self.initial_files(initial)
-        values = _submitted(data)
+        values = submitted_values(data)
         kept = [self.kept_item(value, initial_files) for value in values]
         return any(item is None for item in kept) or len(kept) != len(initial_files)
 
@@ -208,7 +205,7 @@ class FilePondField(FilePondFieldMixin):
     default_error_messages = {"several": _("Submit only one file here.")}
 
     def clean(self, value: Any) -> Any:
-        values = _submitted(value)
+        values = submitted_values(value)
         if len(values) > 1:
             raise ValidationError(self.error_messages["several"], code="several")
         if not values:
@@ -249,7 +246,7 @@ class FilePondMultipleField(FilePondFieldMixin):
         initial_files = self.initial_files(self.bound_initial)
         result = SubmittedFiles()
         errors: list[ValidationError] = []
-        for item in _submitted(value):
+        for item in submitted_values(value):
             kept = self.kept_item(item, initial_files)
             if kept is not None:
                 result.kept.append(kept)
