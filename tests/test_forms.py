@@ -13,6 +13,7 @@ import pytest
 from django import forms
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
 from django.db import IntegrityError
 from django.db.models.signals import pre_save
 from django.middleware.csrf import _unmask_cipher_token
@@ -578,3 +579,158 @@ def test_one_upload_submitted_in_two_fields_is_refused(visitor: Any, process: An
     form = AnyDocumentsAlbumForm(data, request=visitor())
     assert refusal(form, "cover") == ["duplicate"]
     assert refusal(form, "documents") == ["duplicate"]
+
+
+# --- edges ---------------------------------------------------------------------------------
+
+
+def test_submitted_values_drop_blanks_and_repeats() -> None:
+    from django_filepond_server.forms.checking import submitted_values
+
+    assert submitted_values(None) == []
+    assert submitted_values("abc") == ["abc"]
+    assert submitted_values(["b", "", "a", "b"]) == ["b", "a"]
+
+
+def test_a_field_cleaned_outside_a_form_says_it_needs_the_request() -> None:
+    with pytest.raises(ImproperlyConfigured, match="cleaned without the request"):
+        FilePondField().clean(["A" * 22])
+
+
+def test_a_widget_rendered_outside_a_form_says_it_needs_the_request() -> None:
+    from django_filepond_server.forms import FilePondWidget
+
+    with pytest.raises(ImproperlyConfigured, match="rendered without the request"):
+        FilePondWidget().render("file", [])
+
+
+def test_the_widget_reads_plain_dicts_and_never_counts_as_omitted() -> None:
+    from django_filepond_server.forms import FilePondWidget
+
+    widget = FilePondWidget()
+    assert widget.value_from_datadict({"f": "abc"}, {}, "f") == ["abc"]
+    assert widget.value_from_datadict({"f": ["a", "b"]}, {}, "f") == ["a", "b"]
+    assert widget.value_from_datadict({}, {}, "f") == []
+    assert widget.value_omitted_from_data({}, {}, "f") is False
+
+
+def test_required_fields_and_disabled_fields(visitor: Any) -> None:
+    class RequiredForm(FilePondForm):
+        one = FilePondField()
+        several = FilePondMultipleField()
+        fixed = FilePondMultipleField(disabled=True, required=False)
+
+    form = RequiredForm({"one": [], "several": [""], "fixed": ["A" * 22]}, request=visitor())
+    assert refusal(form, "one") == ["required"]
+    assert refusal(form, "several") == ["required"]
+    assert "fixed" not in form.errors and "fixed" not in form.changed_data
+
+
+def test_stored_upload_ids_as_initial_files_of_a_plain_form(visitor: Any, process: Any) -> None:
+    from django_filepond_server.api import store_upload
+
+    request = visitor()
+    stored = store_upload(process(PDF, "kept.pdf"), "kept/", request=request)
+
+    class AttachmentsForm(FilePondForm):
+        attachments = FilePondMultipleField()
+
+    unbound = AttachmentsForm(initial={"attachments": [stored.pk]}, request=request)
+    files = config_of(str(unbound), "attachments")["options"]["files"]
+    assert files == [{"source": stored.pk, "options": {"type": "local"}}]
+    form = AttachmentsForm(
+        {"attachments": [stored.pk]}, initial={"attachments": [stored.pk]}, request=request
+    )
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["attachments"].kept == [stored.pk]
+    assert not form.has_changed()
+
+
+def test_a_forged_source_for_the_kept_cover_is_refused(visitor: Any, process: Any) -> None:
+    album = saved_album(visitor, process)
+    form = album_form(visitor(), {"title": "Trip", "cover": ["f:forged"]}, instance=album)
+    assert refusal(form, "cover") == ["unknown"]
+
+
+def test_an_edit_with_an_error_shows_the_kept_files_as_local_again(
+    visitor: Any, process: Any
+) -> None:
+    album = saved_album(visitor, process)
+    sources = config_of(str(AlbumForm(instance=album, request=visitor())), "documents")
+    kept = sources["options"]["files"][0]["source"]
+    new = process(PDF, "three.pdf")
+    form = album_form(visitor(), {"title": "", "documents": [kept, new]}, instance=album)
+    assert not form.is_valid()
+    files = config_of(str(form), "documents")["options"]["files"]
+    assert files == [
+        {"source": kept, "options": {"type": "local"}},
+        {"source": new, "options": {"type": "limbo"}},
+    ]
+
+
+def test_a_form_field_without_a_model_field_is_left_to_the_form(visitor: Any, process: Any) -> None:
+    class AlbumWithExtraForm(AlbumForm):
+        extra = FilePondMultipleField(required=False)
+
+    upload_id = process(PDF, "extra.pdf")
+    form = AlbumWithExtraForm({"title": "x", "extra": [upload_id]}, request=visitor())
+    assert form.is_valid(), form.errors
+    form.save()
+    assert [u.upload_id for u in form.cleaned_data["extra"].new] == [upload_id]
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()  # not stored by save()
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("documents", r"Album\.documents should be a FileField or ImageField for a FilePondField"),
+        ("cover", r"Album\.cover should be a ManyToManyField to StoredUpload"),
+    ],
+)
+def test_a_field_on_the_wrong_kind_of_model_field_fails_at_once(
+    visitor: Any, field: str, message: str
+) -> None:
+    kind = FilePondField if field == "documents" else FilePondMultipleField
+    form_class = type("WrongForm", (AlbumForm,), {field: kind(required=False)})
+    with pytest.raises(ImproperlyConfigured, match=message):
+        form_class(request=visitor())
+
+
+def test_load_answers_404_for_a_missing_file_and_503_for_a_failing_storage(
+    client: Client, memory: Any, monkeypatch: Any
+) -> None:
+    from django.core import signing
+
+    from django_filepond_server.local_files import PREFIX, SALT, sign_model_file
+
+    field = Album._meta.get_field("cover")
+    assert (
+        client.get("/fp/", {"load": sign_model_file(field, "covers/gone.png")}).status_code == 404
+    )
+    not_a_file = PREFIX + signing.dumps(["formsapp.album", "title", "x"], salt=SALT)
+    assert client.get("/fp/", {"load": not_a_file}).status_code == 404
+
+    memory.save("covers/here.png", ContentFile(tiny_png()))
+
+    def broken(name: str) -> int:
+        raise ConnectionError("the storage is down")
+
+    monkeypatch.setattr(memory, "size", broken)
+    response = client.get("/fp/", {"load": sign_model_file(field, "covers/here.png")})
+    assert response.status_code == 503
+
+
+def test_a_custom_csrf_header_and_style_sheets_with_attributes(visitor: Any, settings: Any) -> None:
+    settings.CSRF_HEADER_NAME = "HTTP_X_XSRF_TOKEN"
+    settings.FILEPOND_SERVER_WIDGET_CSS = [{"href": "https://cdn.example/fp.css", "integrity": "x"}]
+    form = AlbumForm(request=visitor())
+    assert "X-XSRF-TOKEN" in config_of(str(form), "cover")["options"]["server"]["headers"]
+    assert '<link rel="stylesheet" href="https://cdn.example/fp.css" integrity="x">' in str(
+        form.media
+    )
+
+
+def test_the_admin_mixin_leaves_other_forms_alone(visitor: Any) -> None:
+    from django_filepond_server.forms.admin import with_request
+
+    assert with_request(forms.Form, visitor()) is forms.Form

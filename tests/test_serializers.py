@@ -179,3 +179,27 @@ def _request_of(client: Client) -> Any:
     request.session = client.session
     request.user = AnonymousUser()
     return request
+
+
+def test_delete_removed_deletes_what_an_update_leaves_out(
+    client: Client, process: Any, upload_dirs: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_filepond_server.serializers import FilePondUploadsField
+
+    class DeletingSerializer(AlbumSerializer):
+        documents = FilePondUploadsField(upload_to="albums/", delete_removed=True)
+
+    created = post(
+        client, {"title": "A", "documents": [process(PDF, "one.pdf"), process(PDF, "two.pdf")]}
+    ).json()
+    keep = next(d["id"] for d in created["documents"] if d["name"] == "one.pdf")
+    album = Album.objects.get()
+    serializer = DeletingSerializer(
+        album, data={"documents": [keep]}, partial=True, context={"request": _request_of(client)}
+    )
+    assert serializer.is_valid(), serializer.errors
+    with django_capture_on_commit_callbacks(execute=True):
+        serializer.save()
+    assert [row.original_name for row in album.documents.all()] == ["one.pdf"]
+    assert not StoredUpload.objects.filter(original_name="two.pdf").exists()
+    assert not (upload_dirs["media"] / "albums" / "two.pdf").exists()

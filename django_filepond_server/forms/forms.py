@@ -87,10 +87,7 @@ class FilePondModelForm(FilePondFormMixin, forms.ModelForm):  # type: ignore[typ
     def _get_validation_exclusions(self) -> Any:
         # The model field is filled only when saving; model validation would see it empty.
         exclude = super()._get_validation_exclusions()  # type: ignore[misc]
-        names = set(self.filepond_fields())
-        if isinstance(exclude, set):
-            return exclude | names
-        return [*exclude, *(n for n in names if n not in exclude)]
+        return set(exclude) | set(self.filepond_fields())
 
     def _post_clean(self) -> None:
         self.refuse_duplicates()

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.files.storage import Storage
 from django.db import models, transaction
 
@@ -65,7 +65,7 @@ def model_file_field(model: type[models.Model], name: str) -> models.FileField |
     """The ``FileField`` (or ``ImageField``) ``name`` of ``model``, if it has one."""
     try:
         field = model._meta.get_field(name)
-    except Exception:
+    except FieldDoesNotExist:
         return None
     return field if isinstance(field, models.FileField) else None
 
@@ -74,7 +74,7 @@ def stored_upload_relation(model: type[models.Model], name: str) -> models.ManyT
     """The many-to-many field ``name`` of ``model`` to ``StoredUpload``, if it has one."""
     try:
         field = model._meta.get_field(name)
-    except Exception:
+    except FieldDoesNotExist:
         return None
     if isinstance(field, models.ManyToManyField) and field.related_model is StoredUpload:
         return field
@@ -85,7 +85,7 @@ def check_target(model: type[models.Model], name: str, *, several: bool) -> None
     """Refuse, at once, a field that has a model field of the same name it cannot fill."""
     try:
         field = model._meta.get_field(name)
-    except Exception:
+    except FieldDoesNotExist:
         return  # a form-only field: its value is left to the form's own code
     if several and stored_upload_relation(model, name) is None:
         raise ImproperlyConfigured(
