@@ -734,3 +734,38 @@ def test_the_admin_mixin_leaves_other_forms_alone(visitor: Any) -> None:
     from django_filepond_server.forms.admin import with_request
 
     assert with_request(forms.Form, visitor()) is forms.Form
+
+
+def test_formsets_pass_the_request_with_form_kwargs(visitor: Any, process: Any) -> None:
+    from django.forms import inlineformset_factory
+
+    from tests.formsapp.forms import PhotoForm
+    from tests.formsapp.models import Photo
+
+    album = Album.objects.create(title="Inline")
+    PhotoFormSet = inlineformset_factory(Album, Photo, form=PhotoForm, extra=2)
+    data = {
+        "photos-TOTAL_FORMS": "2",
+        "photos-INITIAL_FORMS": "0",
+        "photos-0-caption": "one",
+        "photos-0-image": [process(tiny_png(), "one.png")],
+    }
+    formset = PhotoFormSet(data, instance=album, form_kwargs={"request": visitor()})
+    assert formset.is_valid(), formset.errors  # the untouched second row is skipped
+    (photo,) = formset.save()
+    assert photo.image.name == "photos/one.png"
+    with pytest.raises(TypeError, match="needs request=request"):
+        PhotoFormSet(data, instance=album).forms  # noqa: B018
+
+
+def test_load_of_a_signed_source_follows_the_load_permissions(
+    visitor: Any, process: Any, client: Client, settings: Any
+) -> None:
+    from django_filepond_server.local_files import sign_model_file
+
+    album = saved_album(visitor, process)
+    source = sign_model_file(Album._meta.get_field("cover"), album.cover.name)
+    settings.FILEPOND_SERVER_PERMISSION_CLASSES = {
+        "GET_LOAD": ["rest_framework.permissions.IsAdminUser"]
+    }
+    assert client.get("/fp/", {"load": source}).status_code == 403

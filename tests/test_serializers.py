@@ -67,8 +67,14 @@ def test_update_keeps_listed_files_adds_new_ones_and_detaches_the_rest(
     client: Client, process: Any
 ) -> None:
     created = post(
-        client, {"title": "A", "documents": [process(PDF, "one.pdf"), process(PDF, "two.pdf")]}
+        client,
+        {
+            "title": "A",
+            "cover": process(tiny_png(), "cover.png"),
+            "documents": [process(PDF, "one.pdf"), process(PDF, "two.pdf")],
+        },
     ).json()
+    assert created["cover"]["name"] == "cover.png"
     keep = next(d["id"] for d in created["documents"] if d["name"] == "one.pdf")
     new = process(PDF, "three.pdf")
 
@@ -79,6 +85,8 @@ def test_update_keeps_listed_files_adds_new_ones_and_detaches_the_rest(
     )
 
     assert response.status_code == 200, response.content
+    assert response.json()["cover"] is None  # null cleared it
+    assert Album.objects.get().cover.name == ""
     assert sorted(d["name"] for d in response.json()["documents"]) == ["one.pdf", "three.pdf"]
     assert StoredUpload.objects.filter(original_name="two.pdf").exists()  # detached only
 

@@ -167,6 +167,8 @@ def test_the_edit_page_shows_stored_files_removes_one_adds_one_and_saves(
     album = Album.objects.create(title="Trip", cover="covers/old-cover.png")
     album.documents.set([kept, dropped])
 
+    deletes: list[str] = []
+    page.page.on("request", lambda r: deletes.append(r.url) if r.method == "DELETE" else None)
     page.goto(f"/albums/{album.pk}/", ponds=2)
     (cover,) = page.wait_for_states("cover", "idle")
     assert (cover["name"], cover["origin"]) == ("old-cover.png", LOCAL)
@@ -187,6 +189,7 @@ def test_the_edit_page_shows_stored_files_removes_one_adds_one_and_saves(
     page.wait_for_states("documents", "idle")
     # Removed in the widget, still attached until the form is saved.
     page.page.wait_for_timeout(300)
+    assert deletes == []  # the widget answers FilePond's remove: no revert is sent
     assert set(album.documents.values_list("pk", flat=True)) == {kept.pk, dropped.pk}
     assert get_permanent_storage().exists(dropped.file.name)
 
