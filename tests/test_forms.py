@@ -84,7 +84,7 @@ def test_a_filepond_field_in_a_plain_form_says_what_is_missing(process: Any) -> 
     with pytest.raises(ImproperlyConfigured, match=r"PlainForm\.files is a FilePond field"):
         form.is_valid()
     with pytest.raises(ImproperlyConfigured, match="request=request"):
-        str(PlainForm())
+        PlainForm().as_p()
 
 
 # --- every refusal is a form error ---------------------------------------------------------
@@ -274,7 +274,7 @@ def test_an_error_elsewhere_gives_the_uploads_back_as_limbo(visitor: Any, proces
     form = album_form(visitor(), {"title": "", "cover": [cover], "documents": [doc, stranger]})
     assert not form.is_valid()
 
-    rendered = str(form)
+    rendered = form.as_p()
     assert config_of(rendered, "cover")["options"]["files"] == [
         {"source": cover, "options": {"type": "limbo"}}
     ]
@@ -301,7 +301,7 @@ def test_the_edit_form_shows_stored_files_as_local_and_load_serves_them(
     visitor: Any, process: Any, client: Client, memory: Any
 ) -> None:
     album = saved_album(visitor, process)
-    rendered = str(AlbumForm(instance=album, request=visitor()))
+    rendered = AlbumForm(instance=album, request=visitor()).as_p()
 
     (cover,) = config_of(rendered, "cover")["options"]["files"]
     assert cover["options"] == {"type": "local"}
@@ -350,7 +350,7 @@ def test_removing_a_file_detaches_it_on_save_and_a_revert_deletes_nothing(
 ) -> None:
     album = saved_album(visitor, process)
     before = AlbumForm(instance=album, request=visitor())
-    rendered = str(before)
+    rendered = before.as_p()
     cover_source = config_of(rendered, "cover")["options"]["files"][0]["source"]
     kept, dropped = sorted(album.documents.all(), key=lambda row: row.original_name)
 
@@ -415,7 +415,7 @@ def test_delete_removed_deletes_replaced_files_once_saved(
 
 def test_an_unchanged_edit_keeps_everything(visitor: Any, process: Any) -> None:
     album = saved_album(visitor, process)
-    rendered = str(AlbumForm(instance=album, request=visitor()))
+    rendered = AlbumForm(instance=album, request=visitor()).as_p()
     submitted = {
         "title": "Trip",
         "cover": [item["source"] for item in config_of(rendered, "cover")["options"]["files"]],
@@ -445,7 +445,7 @@ def test_a_stored_upload_of_another_album_cannot_be_attached(visitor: Any, proce
 def test_the_widget_configures_filepond_for_this_server(visitor: Any, settings: Any) -> None:
     settings.FILEPOND_SERVER_MAX_CHUNK_SIZE = 2_000_000
     request = visitor()
-    config = config_of(str(AlbumForm(request=request)), "documents")
+    config = config_of(AlbumForm(request=request).as_p(), "documents")
 
     options = config["options"]
     assert options["server"]["url"] == "/fp/"
@@ -458,7 +458,7 @@ def test_the_widget_configures_filepond_for_this_server(visitor: Any, settings: 
     assert options["maxFileSize"] == 2 * 1024 * 1024 * 1024  # FILEPOND_SERVER_MAX_UPLOAD_SIZE
     assert config["locale"] is None  # English: FilePond's own labels
 
-    cover = config_of(str(AlbumForm(request=request)), "cover")["options"]
+    cover = config_of(AlbumForm(request=request).as_p(), "cover")["options"]
     assert cover["acceptedFileTypes"] == ["image/png", "image/jpeg"]
     assert cover["allowMultiple"] is False
 
@@ -473,7 +473,7 @@ def test_extra_options_pass_through_and_rules_come_from_the_settings(
             rules="photos", options={"maxParallelUploads": 1, "chunkSize": 500_000}
         )
 
-    options = config_of(str(PhotosForm(request=visitor())), "photos")["options"]
+    options = config_of(PhotosForm(request=visitor()).as_p(), "photos")["options"]
     assert options["maxParallelUploads"] == 1
     assert options["chunkSize"] == 500_000
     assert options["maxFileSize"] == 1234
@@ -488,7 +488,7 @@ def test_labels_come_from_fileponds_locale_of_the_active_language(
     visitor: Any, language: str, module: str | None
 ) -> None:
     with translation.override(language):
-        config = config_of(str(AlbumForm(request=visitor())), "cover")
+        config = config_of(AlbumForm(request=visitor()).as_p(), "cover")
     expected = None if module is None else f"/static/filepond/locale/{module}.js"
     assert config["locale"] == expected
 
@@ -636,7 +636,7 @@ def test_stored_upload_ids_as_initial_files_of_a_plain_form(visitor: Any, proces
         attachments = FilePondMultipleField()
 
     unbound = AttachmentsForm(initial={"attachments": [stored.pk]}, request=request)
-    files = config_of(str(unbound), "attachments")["options"]["files"]
+    files = config_of(unbound.as_p(), "attachments")["options"]["files"]
     assert files == [{"source": stored.pk, "options": {"type": "local"}}]
     form = AttachmentsForm(
         {"attachments": [stored.pk]}, initial={"attachments": [stored.pk]}, request=request
@@ -656,12 +656,12 @@ def test_an_edit_with_an_error_shows_the_kept_files_as_local_again(
     visitor: Any, process: Any
 ) -> None:
     album = saved_album(visitor, process)
-    sources = config_of(str(AlbumForm(instance=album, request=visitor())), "documents")
+    sources = config_of(AlbumForm(instance=album, request=visitor()).as_p(), "documents")
     kept = sources["options"]["files"][0]["source"]
     new = process(PDF, "three.pdf")
     form = album_form(visitor(), {"title": "", "documents": [kept, new]}, instance=album)
     assert not form.is_valid()
-    files = config_of(str(form), "documents")["options"]["files"]
+    files = config_of(form.as_p(), "documents")["options"]["files"]
     assert files == [
         {"source": kept, "options": {"type": "local"}},
         {"source": new, "options": {"type": "limbo"}},
@@ -724,7 +724,7 @@ def test_a_custom_csrf_header_and_style_sheets_with_attributes(visitor: Any, set
     settings.CSRF_HEADER_NAME = "HTTP_X_XSRF_TOKEN"
     settings.FILEPOND_SERVER_WIDGET_CSS = [{"href": "https://cdn.example/fp.css", "integrity": "x"}]
     form = AlbumForm(request=visitor())
-    assert "X-XSRF-TOKEN" in config_of(str(form), "cover")["options"]["server"]["headers"]
+    assert "X-XSRF-TOKEN" in config_of(form.as_p(), "cover")["options"]["server"]["headers"]
     assert '<link rel="stylesheet" href="https://cdn.example/fp.css" integrity="x">' in str(
         form.media
     )
