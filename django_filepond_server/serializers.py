@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models.fields.files import FieldFile
+from django.db.models.fields.related_descriptors import ManyToManyDescriptor
 from django.urls import reverse
 from django.utils.http import urlencode
 from rest_framework import serializers
@@ -220,7 +221,7 @@ class FilePondModelSerializer(serializers.ModelSerializer):  # type: ignore[type
             key: value
             for key, value in validated_data.items()
             if key not in self._upload_fields()
-            and not isinstance(getattr(model, key, None), _M2M_DESCRIPTORS)
+            and not isinstance(getattr(model, key, None), ManyToManyDescriptor)
         }
         with saving.all_or_nothing() as current:
             # Names from upload_to may use the instance's other fields, as Django's own do.
@@ -244,6 +245,3 @@ class FilePondModelSerializer(serializers.ModelSerializer):  # type: ignore[type
             for name, rows in relations.items():
                 getattr(instance, name).set(rows)
         return instance
-
-
-_M2M_DESCRIPTORS = (models.fields.related_descriptors.ManyToManyDescriptor,)

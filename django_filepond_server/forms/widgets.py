@@ -221,9 +221,6 @@ class FilePondWidget(forms.Widget):
         )
         return context
 
-    def format_value(self, value: Any) -> Any:
-        return value
-
 
 class FilePondMultipleWidget(FilePondWidget):
     """The widget of several files."""
