@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class FilePondServerConfig(AppConfig):
@@ -10,3 +10,6 @@ class FilePondServerConfig(AppConfig):
 
     def ready(self) -> None:
         from django_filepond_server import checks  # noqa: F401  (registers the system checks)
+
+        if apps.is_installed("drf_spectacular"):  # registers the OpenAPI extensions
+            from django_filepond_server import openapi  # noqa: F401

@@ -131,14 +131,38 @@ class Ids:
         "'tcp://host:port'; found {value!r}.",
         None,
     )
-    TEMP_STORAGE_ALIAS = (
+    WIDGET_JS = (
+        "E023",
+        "FILEPOND_SERVER_WIDGET_JS should list script URLs or static paths, or dicts of "
+        "<script> attributes with a 'src'; found {value!r}.",
+        None,
+    )
+    WIDGET_CSS = (
         "E024",
+        "FILEPOND_SERVER_WIDGET_CSS should list style sheet URLs or static paths, or dicts of "
+        "<link> attributes with an 'href'; found {value!r}.",
+        None,
+    )
+    WIDGET_LOCALE_URL = (
+        "E025",
+        "FILEPOND_SERVER_WIDGET_LOCALE_URL should be None or a URL or static path ending in "
+        "'/'; found {value!r}.",
+        None,
+    )
+    WIDGET_CHUNK_SIZE = (
+        "E026",
+        "FILEPOND_SERVER_WIDGET_CHUNK_SIZE should be None or a positive integer no larger than "
+        "FILEPOND_SERVER_MAX_CHUNK_SIZE ({max!r}); found {value!r}.",
+        "The server refuses larger chunks; lower the chunk size or raise the maximum.",
+    )
+    TEMP_STORAGE_ALIAS = (
+        "E027",
         "FILEPOND_SERVER_TEMP_STORAGE should be None or name an alias of the STORAGES "
         "setting; {value!r} is not one.",
         "Add {value!r} to STORAGES, or set FILEPOND_SERVER_TEMP_STORAGE to one of: {aliases}.",
     )
     TEMP_STORAGE_OVERLAP = (
-        "E025",
+        "E028",
         "FILEPOND_SERVER_TEMP_STORAGE ({temp!r}) and FILEPOND_SERVER_STORAGE ({store!r}) "
         "share a place, so filepond_cleanup would take stored files for orphans of the "
         "temporary area.",
@@ -236,7 +260,51 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         errors.extend(_check_endpoint_classes(name, _setting(name)))
     errors.extend(_check_fetch())
     errors.extend(_check_lifecycle())
+    errors.extend(_check_widget())
     return errors
+
+
+def _check_widget() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, entry, key in (
+        ("FILEPOND_SERVER_WIDGET_JS", Ids.WIDGET_JS, "src"),
+        ("FILEPOND_SERVER_WIDGET_CSS", Ids.WIDGET_CSS, "href"),
+    ):
+        value = _setting(name)
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            errors.append(_message(Error, entry, value=value))
+            continue
+        errors.extend(
+            _message(Error, entry, value=item) for item in value if not _is_asset(item, key)
+        )
+    locale = _setting("FILEPOND_SERVER_WIDGET_LOCALE_URL")
+    if locale is not None and not (isinstance(locale, str) and locale.endswith("/")):
+        errors.append(_message(Error, Ids.WIDGET_LOCALE_URL, value=locale))
+    chunk = _setting("FILEPOND_SERVER_WIDGET_CHUNK_SIZE")
+    largest = _setting("FILEPOND_SERVER_MAX_CHUNK_SIZE")
+    if chunk is not None and (
+        isinstance(chunk, bool)
+        or not isinstance(chunk, int)
+        or chunk <= 0
+        or (isinstance(largest, int) and chunk > largest)
+    ):
+        errors.append(_message(Error, Ids.WIDGET_CHUNK_SIZE, value=chunk, max=largest))
+    return errors
+
+
+def _is_asset(item: Any, key: str) -> bool:
+    """A path or URL, or a mapping of tag attributes (strings, or True for a bare attribute)
+    that names the file under ``key``."""
+    if isinstance(item, str):
+        return bool(item.strip())
+    return (
+        isinstance(item, Mapping)
+        and isinstance(item.get(key), str)
+        and bool(item[key].strip())
+        and all(
+            isinstance(name, str) and (isinstance(v, str) or v is True) for name, v in item.items()
+        )
+    )
 
 
 # What to install when a django-storages backend cannot be imported.

@@ -57,6 +57,10 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_CLAMD_TIMEOUT": 60.0,
     "FILEPOND_SERVER_LOAD_REDIRECT": False,
     "FILEPOND_SERVER_LOAD_URL_EXPIRY": 60,
+    "FILEPOND_SERVER_WIDGET_JS": ["filepond/dist/filepond.min.js"],
+    "FILEPOND_SERVER_WIDGET_CSS": ["filepond/dist/filepond.min.css"],
+    "FILEPOND_SERVER_WIDGET_LOCALE_URL": "filepond/locale/",
+    "FILEPOND_SERVER_WIDGET_CHUNK_SIZE": None,
 }
 
 
@@ -222,6 +226,31 @@ class Settings:
     def LOAD_URL_EXPIRY(self) -> int:
         """Seconds a signed load URL stays valid."""
         return int(_get("FILEPOND_SERVER_LOAD_URL_EXPIRY"))
+
+    @property
+    def WIDGET_JS(self) -> list[Any]:
+        """Scripts the form widget's media loads before its own: FilePond and its plugins
+        (static paths, URLs, or dicts of ``<script>`` attributes)."""
+        return list(_get("FILEPOND_SERVER_WIDGET_JS"))
+
+    @property
+    def WIDGET_CSS(self) -> list[Any]:
+        """Style sheets of the form widget's media (static paths, URLs, or dicts of
+        ``<link>`` attributes)."""
+        return list(_get("FILEPOND_SERVER_WIDGET_CSS"))
+
+    @property
+    def WIDGET_LOCALE_URL(self) -> str | None:
+        """Where FilePond's locale modules are (``<url><locale>.js``); ``None`` for English."""
+        value = _get("FILEPOND_SERVER_WIDGET_LOCALE_URL")
+        return None if value is None else str(value)
+
+    @property
+    def WIDGET_CHUNK_SIZE(self) -> int:
+        """Bytes per PATCH the form widget asks FilePond for: FilePond's 5,000,000 by
+        default, never more than :attr:`MAX_CHUNK_SIZE`."""
+        value = _get("FILEPOND_SERVER_WIDGET_CHUNK_SIZE")
+        return min(5_000_000 if value is None else int(value), self.MAX_CHUNK_SIZE)
 
 
 def _duration(value: Any) -> timedelta:

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 
-from django_filepond_server import exceptions, fetch, transfers
+from django_filepond_server import exceptions, fetch, local_files, transfers
 from django_filepond_server.conf import conf
 from django_filepond_server.endpoint import (
     FilePondEndpoint,
@@ -340,6 +340,9 @@ class LoadView(FilePondEndpoint):
     permission_keys = {"GET": "GET_LOAD", "HEAD": "GET_LOAD"}
 
     def get(self, request: Request, upload_id: str | None = None) -> HttpResponseBase:
+        source = upload_id or request.query_params.get("load") or request.query_params.get("id")
+        if local_files.is_model_file_source(source):  # a model FileField's file (forms)
+            return local_files.load_model_file(request, str(source))
         upload_id = self.upload_id_from(request, upload_id, "load", "id")
         try:
             stored = StoredUpload.objects.get(pk=upload_id)

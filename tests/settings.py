@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 SECRET_KEY = "tests-only-not-secret"
@@ -18,8 +19,11 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "django_filepond_server",
+    "tests.formsapp",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +75,21 @@ else:
 MEDIA_ROOT = os.path.join(_run_dir, "media")
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
+# FilePond and its validation plugins from the demo's npm install (demo/package-lock.json).
+NODE_MODULES = Path(__file__).resolve().parent.parent / "demo" / "node_modules"
+STATICFILES_DIRS = [
+    (name, NODE_MODULES / name)
+    for name in (
+        "filepond",
+        "filepond-plugin-file-validate-type",
+        "filepond-plugin-file-validate-size",
+    )
+]
+FILEPOND_SERVER_WIDGET_JS = [
+    "filepond/dist/filepond.min.js",
+    "filepond-plugin-file-validate-type/dist/filepond-plugin-file-validate-type.min.js",
+    "filepond-plugin-file-validate-size/dist/filepond-plugin-file-validate-size.min.js",
+]
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -81,6 +100,10 @@ FILEPOND_SERVER_TEMP_DIR = os.path.join(_run_dir, "tmp")
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# Separate request and response components: an upload field writes an id and reads a file.
+SPECTACULAR_SETTINGS = {"COMPONENT_SPLIT_REQUEST": True}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

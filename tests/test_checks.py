@@ -232,6 +232,57 @@ def test_good_clamd_addresses_pass(settings, address):
     assert ids() == []
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FILEPOND_SERVER_WIDGET_JS", "filepond.js", ["django_filepond_server.E023"]),
+        ("FILEPOND_SERVER_WIDGET_JS", [""], ["django_filepond_server.E023"]),
+        ("FILEPOND_SERVER_WIDGET_JS", [{"integrity": "sha384-x"}], ["django_filepond_server.E023"]),
+        (
+            "FILEPOND_SERVER_WIDGET_JS",
+            [{"src": "a.js", "defer": 1}],
+            ["django_filepond_server.E023"],
+        ),
+        ("FILEPOND_SERVER_WIDGET_CSS", None, ["django_filepond_server.E024"]),
+        ("FILEPOND_SERVER_WIDGET_CSS", [{"src": "a.css"}], ["django_filepond_server.E024"]),
+        ("FILEPOND_SERVER_WIDGET_LOCALE_URL", "filepond/locale", ["django_filepond_server.E025"]),
+        ("FILEPOND_SERVER_WIDGET_LOCALE_URL", 3, ["django_filepond_server.E025"]),
+        ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", 0, ["django_filepond_server.E026"]),
+        ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", "1MB", ["django_filepond_server.E026"]),
+        ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", 17 * 1024 * 1024, ["django_filepond_server.E026"]),
+    ],
+)
+def test_bad_widget_settings(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert ids() == expected
+
+
+def test_good_widget_settings_pass(settings):
+    settings.FILEPOND_SERVER_WIDGET_JS = [
+        {
+            "src": "https://cdn.jsdelivr.net/npm/filepond@4.32.12/dist/filepond.min.js",
+            "integrity": "sha384-x",
+            "crossorigin": "anonymous",
+            "defer": True,
+        },
+        "/static/plugin.js",
+    ]
+    settings.FILEPOND_SERVER_WIDGET_CSS = [{"href": "https://cdn.example/filepond.css"}]
+    settings.FILEPOND_SERVER_WIDGET_LOCALE_URL = None
+    settings.FILEPOND_SERVER_WIDGET_CHUNK_SIZE = 16 * 1024 * 1024
+    assert ids() == []
+
+
+def test_chunk_size_message_names_the_limit(settings):
+    settings.FILEPOND_SERVER_MAX_CHUNK_SIZE = 1_000_000
+    settings.FILEPOND_SERVER_WIDGET_CHUNK_SIZE = 2_000_000
+    (message,) = check_settings()
+    assert message.msg == (
+        "FILEPOND_SERVER_WIDGET_CHUNK_SIZE should be None or a positive integer no larger than "
+        "FILEPOND_SERVER_MAX_CHUNK_SIZE (1000000); found 2000000."
+    )
+
+
 # --- the temporary area on a storage ------------------------------------------------------------
 
 
@@ -249,7 +300,7 @@ def with_storages(settings, **aliases) -> None:
 def test_temp_storage_must_be_an_alias(settings):
     settings.FILEPOND_SERVER_TEMP_STORAGE = "missing"
     (message,) = check_settings()
-    assert message.id == "django_filepond_server.E024"
+    assert message.id == "django_filepond_server.E027"
     assert "'missing' is not one" in message.msg
     assert "default, staticfiles, memory" in message.hint
 
@@ -274,7 +325,7 @@ def test_temp_storage_sharing_a_place_with_the_store_is_an_error(settings, temp,
     with_storages(settings, tmp=temp, store=store)
     settings.FILEPOND_SERVER_TEMP_STORAGE = "tmp"
     settings.FILEPOND_SERVER_STORAGE = "store"
-    assert "django_filepond_server.E025" in ids()
+    assert "django_filepond_server.E028" in ids()
 
 
 def test_temp_storage_in_another_bucket_or_directory_is_fine(settings, tmp_path):
@@ -292,8 +343,8 @@ def test_temp_storage_in_another_bucket_or_directory_is_fine(settings, tmp_path)
     for temp, store, expected in [
         ("tmp", "store", []),
         ("tmpdir", "storedir", []),
-        ("nested", "storedir", ["django_filepond_server.E025"]),
-        ("tmp", "tmp", ["django_filepond_server.E025"]),
+        ("nested", "storedir", ["django_filepond_server.E028"]),
+        ("tmp", "tmp", ["django_filepond_server.E028"]),
     ]:
         settings.FILEPOND_SERVER_TEMP_STORAGE = temp
         settings.FILEPOND_SERVER_STORAGE = store

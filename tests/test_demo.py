@@ -39,10 +39,17 @@ def test_demo_suite(tmp_path: Path) -> None:
 
 
 def test_filepond_is_pinned() -> None:
-    """The widget the demo serves is the exact version the protocol notes were read from."""
+    """The widget the demo serves is the exact version the protocol notes were read from, and
+    its validation plugins are pinned too."""
     package = json.loads((DEMO / "package.json").read_text())
     lock = json.loads((DEMO / "package-lock.json").read_text())
-    assert package["dependencies"] == {"filepond": "4.32.12"}
-    locked = lock["packages"]["node_modules/filepond"]
-    assert locked["version"] == "4.32.12"
-    assert locked["integrity"].startswith("sha512-")
+    pinned = {
+        "filepond": "4.32.12",
+        "filepond-plugin-file-validate-size": "2.2.8",
+        "filepond-plugin-file-validate-type": "1.2.9",
+    }
+    assert package["dependencies"] == pinned
+    for name, version in pinned.items():
+        locked = lock["packages"][f"node_modules/{name}"]
+        assert locked["version"] == version
+        assert locked["integrity"].startswith("sha512-")

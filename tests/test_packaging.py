@@ -45,8 +45,16 @@ def test_the_wheel_holds_the_package_and_nothing_else(dist):
         "django_filepond_server/management/commands/filepond_cleanup.py",
         "django_filepond_server/admin.py",
         "django_filepond_server/clamav.py",
+        "django_filepond_server/forms/__init__.py",
+        "django_filepond_server/serializers.py",
+        "django_filepond_server/openapi.py",
+        "django_filepond_server/templates/django_filepond_server/widget.html",
+        "django_filepond_server/static/django_filepond_server/filepond-widget.js",
+        "django_filepond_server/static/django_filepond_server/filepond-widget.css",
     ):
         assert required in names, required
+    # The form widget loads FilePond from where the site says; the package never ships it.
+    assert not any("filepond.min" in name or "/locale/" in name for name in names)
     top_levels = {name.split("/", 1)[0] for name in names}
     assert top_levels == {"django_filepond_server", "django_filepond_server-0.1.0.dist-info"}
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
@@ -69,7 +77,7 @@ def test_the_wheel_metadata(dist):
     assert "Typing :: Typed" in classifiers
     assert not any(c.startswith("License ::") for c in classifiers)  # PEP 639: the expression
     extras = set(metadata.get_all("Provides-Extra"))
-    assert {"s3", "sftp", "gcs", "azure"} <= extras
+    assert {"s3", "sftp", "gcs", "azure", "openapi"} <= extras
     requires = metadata.get_all("Requires-Dist")
     assert 'django-storages[s3]>=1.14; extra == "s3"' in requires
     assert 'django-storages[sftp]>=1.14; extra == "sftp"' in requires

@@ -1,14 +1,22 @@
-"""The document form. The files are not a form field: FilePond posts upload ids under
-``filepond``, which the views read with ``request.POST.getlist``."""
+"""The document form: FilePond fields, stored into the model when the form is saved."""
 
 from __future__ import annotations
 
-from django import forms
-
 from demo_project.models import Document
+from django_filepond_server.forms import FilePondField, FilePondModelForm, FilePondMultipleField
 
 
-class DocumentForm(forms.ModelForm):
+class DocumentForm(FilePondModelForm):
+    cover = FilePondField(required=False, types=["image/*"], delete_removed=True)
+    # "demo/" keeps each file's own name; files removed in the widget are deleted on save.
+    files = FilePondMultipleField(
+        required=False,
+        upload_to="demo/",
+        delete_removed=True,
+        # Any FilePond option passes through: sizes as Django's filesizeformat shows them.
+        options={"fileSizeBase": 1024},
+    )
+
     class Meta:
         model = Document
-        fields = ["title"]
+        fields = ["title", "cover", "files"]

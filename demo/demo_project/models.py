@@ -1,4 +1,4 @@
-"""The demo's one model: a titled document with the files uploaded for it."""
+"""The demo's one model: a titled document with a cover image and the files uploaded for it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from django_filepond_server.models import StoredUpload
 
 class Document(models.Model):
     title = models.CharField(max_length=200)
-    # The rows of stored uploads, so deleting one (delete_stored_upload) also drops the link.
+    # One file in a plain FileField: its storage and upload_to apply.
+    cover = models.FileField("cover image", upload_to="covers/", blank=True)
+    # Several files as rows of stored uploads, so deleting one also drops the link.
     files = models.ManyToManyField(StoredUpload, blank=True, related_name="documents")
     created = models.DateTimeField(auto_now_add=True)
 

@@ -61,8 +61,8 @@ DB_PATH.parent.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DB_PATH}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The permanent store is Django's default FileSystemStorage under MEDIA_ROOT. No MEDIA_URL is
-# routed: stored files are read back through /fp/load/.
+# The permanent store (and the cover's storage) is Django's default FileSystemStorage under
+# MEDIA_ROOT. No MEDIA_URL is routed: stored files are read back through /fp/load/.
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -70,9 +70,26 @@ STORAGES = {
 }
 
 STATIC_URL = "/static/"
-# FilePond comes from npm (demo/package.json), never from a CDN: `npm ci` in demo/ fills
-# node_modules, served here as /static/filepond/.
-STATICFILES_DIRS = [("filepond", DEMO_DIR / "node_modules" / "filepond" / "dist")]
+# FilePond and its validation plugins come from npm (demo/package.json), never from a CDN:
+# `npm ci` in demo/ fills node_modules, served here under /static/<package>/.
+NODE_MODULES = DEMO_DIR / "node_modules"
+STATICFILES_DIRS = [
+    (name, NODE_MODULES / name)
+    for name in (
+        "filepond",
+        "filepond-plugin-file-validate-type",
+        "filepond-plugin-file-validate-size",
+    )
+]
+# What the form widget's Media loads: FilePond, then the plugins that check types and sizes
+# in the browser before anything is sent (the server checks them again).
+FILEPOND_SERVER_WIDGET_JS = [
+    "filepond/dist/filepond.min.js",
+    "filepond-plugin-file-validate-type/dist/filepond-plugin-file-validate-type.min.js",
+    "filepond-plugin-file-validate-size/dist/filepond-plugin-file-validate-size.min.js",
+]
+# Chunks under nginx's default 1 MiB body limit, should the demo ever run behind one.
+FILEPOND_SERVER_WIDGET_CHUNK_SIZE = 1_000_000
 
 # Outside MEDIA_ROOT, so unchecked uploads can never be served as media.
 FILEPOND_SERVER_TEMP_DIR = VAR_DIR / "tmp"

@@ -13,7 +13,7 @@
     options.server.headers = { 'X-CSRFToken': config.csrfToken };
   }
   if (config.messages) {
-    // As demo.js: FilePond puts what onerror returns into error.body.
+    // As the form widget's script: FilePond puts what onerror returns into error.body.
     const serverMessage = (body) => body;
     options.server.process = { ...asObject(options.server.process), onerror: serverMessage };
     options.server.patch = { ...asObject(options.server.patch), onerror: serverMessage };

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import MB, TIMEOUT_MS, Pond, sha256
+from tests.browser.forms_support import FormPage
+from tests.browser.support import MB, TIMEOUT_MS, sha256
 
 pytestmark = pytest.mark.browser
 
@@ -90,36 +91,31 @@ def test_screenshot_of_the_demo_after_the_scenario_1_uploads(
     context = browser.new_context(base_url=demo, viewport={"width": 900, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     try:
-        pond = Pond(context.new_page())
-        pond.page.goto("/")
-        pond.page.wait_for_function("() => document.querySelector('.filepond--root')")
-        pond.page.evaluate(
-            "() => { window.pond = FilePond.find(document.querySelector('.filepond--root')); }"
-        )
-        pond.page.fill("input[name=title]", "Site survey")
+        page = FormPage(context.new_page()).goto("/", ponds=2)
+        page.page.fill("input[name=title]", "Site survey")
         # One file first: the demo's page starts no session, so the first upload must make it
         # before others start (test_sessions.py shows what happens otherwise).
-        pond.add(small)
-        pond.wait_for_states("processing-complete")
-        pond.add(chunked, exact)
-        items = pond.wait_for_states(*["processing-complete"] * 3)
-        assert {item["label"] for item in items} == {small.name, chunked.name, exact.name}
+        page.add("files", small.path)
+        page.wait_for_states("files", "processing-complete")
+        page.add("files", chunked.path, exact.path)
+        items = page.wait_for_states("files", *["processing-complete"] * 3)
+        assert {item["name"] for item in items} == {small.name, chunked.name, exact.name}
         assert all(item["hidden"] == item["serverId"] for item in items)
         # The state flips before FilePond's completion animation ends; wait for it to end, so
         # the picture shows what a person sees a moment later (green items, undo buttons).
-        pond.page.wait_for_function(SETTLED_LOOK_JS, arg=3)
-        pond.page.wait_for_timeout(300)
+        page.page.wait_for_function(SETTLED_LOOK_JS, arg=3)
+        page.page.wait_for_timeout(300)
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        pond.page.screenshot(path=str(SCREENSHOT_DIR / "demo-upload.png"), full_page=True)
+        page.page.screenshot(path=str(SCREENSHOT_DIR / "demo-upload.png"), full_page=True)
 
-        pond.page.click("button[type=submit]")
-        pond.page.wait_for_url("**/documents/*/")
-        rows = pond.page.locator("table.files tbody tr td:first-child").all_inner_texts()
+        page.page.click("button[type=submit]")
+        page.page.wait_for_url("**/documents/*/")
+        rows = page.page.locator("table.files tbody tr td:first-child").all_inner_texts()
         assert sorted(rows) == sorted([small.name, chunked.name, exact.name])
         # The demo stored them (its DESTINATION is "demo/"), byte for byte.
         stored = tmp_path / "demo-var" / "media" / "demo"
         for sample in (small, chunked, exact):
             assert sha256((stored / sample.name).read_bytes()) == sample.sha256
-        pond.page.screenshot(path=str(SCREENSHOT_DIR / "demo-document.png"), full_page=True)
+        page.page.screenshot(path=str(SCREENSHOT_DIR / "demo-document.png"), full_page=True)
     finally:
         context.close()

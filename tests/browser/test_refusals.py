@@ -1,7 +1,7 @@
 """A refused upload shows the server's one-sentence message in the widget (scenario 8).
 
-The page does what demo.js does: ``process.onerror`` and ``patch.onerror`` return the
-response body and ``labelFileProcessingError`` shows ``error.body``.
+The page does what the form widget's script does: ``process.onerror`` and ``patch.onerror``
+return the response body and ``labelFileProcessingError`` shows ``error.body``.
 """
 
 from __future__ import annotations

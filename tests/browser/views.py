@@ -37,8 +37,8 @@ _engine = Engine(dirs=[str(HERE)])
 def page(request: HttpRequest) -> HttpResponse:
     """A form with one FilePond field. ``?config=`` is JSON: ``options`` for
     ``FilePond.create``; ``csrf`` to send the token in ``server.headers``; ``messages`` to
-    show the server's error bodies, as demo.js does; ``session: false`` to leave the visitor
-    without a session until the first upload makes one."""
+    show the server's error bodies, as the form widget's script does; ``session: false`` to
+    leave the visitor without a session until the first upload makes one."""
     try:
         config = json.loads(request.GET.get("config") or "{}")
     except ValueError:
