@@ -77,7 +77,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.end_headers()
         elif path == "/redirect":
             self.send_response(int(query.get("status", ["302"])[0]))
-            self.send_header("Location", query["to"][0])
+            location = query["to"][0]
+            if "utf8" in query:  # the raw UTF-8 bytes on the wire, as many servers send them
+                location = location.encode().decode("latin-1")
+            self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif path == "/drip":

@@ -689,6 +689,13 @@ def test_a_query_with_non_ascii_characters_and_controls_is_encoded(client, remot
     assert remote.requests[-1][0] == "/status/404?q=%E6%9D%B1%E4%BA%AC%20a%C2%85b&x=%25zz"
 
 
+def test_a_location_in_utf8_is_followed(client, remote, allow_local):
+    to = quote("/files/résumé 100%.pdf", safe="")
+    response = fetch(client, f"{remote.base}/redirect?utf8=1&to={to}")
+    assert response.status_code == 200
+    assert remote.requests[-1][0] == "/files/r%C3%A9sum%C3%A9%20100%25.pdf"
+
+
 def test_an_international_host_name_is_sent_as_idna(client, remote, fetch_on, monkeypatch):
     fetch_on.FILEPOND_SERVER_FETCH_ALLOWED_HOSTS = ["bücher.test"]
     lookups = []
