@@ -17,6 +17,7 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.utils.module_loading import import_string
 
 from django_filepond_server.conf import DEFAULTS, ENDPOINT_KEYS
+from django_filepond_server.guard import parse_host_entry
 from django_filepond_server.rules import RULE_KEYS
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
@@ -62,8 +63,10 @@ class Ids:
     FETCH_HOSTS = (
         "E010",
         '{name} should be a list of host names (".example.com" for subdomains too), '
-        "addresses or networks; {value!r} is not one.",
-        None,
+        "addresses, networks or http(s) URLs; {value!r} is not one.",
+        "For example 'files.example.com', '.example.com', '10.0.0.0/8', "
+        "'https://images.internal:8443' (one scheme and port) or "
+        "'https://cdn.example.com/public/' (the paths below it).",
     )
     SECONDS = (
         "E011",
@@ -528,9 +531,12 @@ def _check_fetch() -> list[CheckMessage]:
             errors.append(_message(Error, Ids.FETCH_HOSTS, name=name, value=value))
             continue
         for entry in value:
-            if not isinstance(entry, str) or not entry.strip():
+            try:
+                parse_host_entry(entry)
+            except ValueError:
                 errors.append(_message(Error, Ids.FETCH_HOSTS, name=name, value=entry))
-            elif name.endswith("ALLOWED_HOSTS") and _covers_everything(entry):
+                continue
+            if name.endswith("ALLOWED_HOSTS") and _covers_everything(entry):
                 errors.append(_message(Warning, Ids.FETCH_ALLOWS_EVERYTHING, value=entry))
     for name in (
         "FILEPOND_SERVER_FETCH_CONNECT_TIMEOUT",

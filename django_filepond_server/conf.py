@@ -121,12 +121,13 @@ class Settings:
 
     @property
     def FETCH_ALLOWED_HOSTS(self) -> list[str]:
-        """Hosts and networks fetch may reach even though they are not public."""
+        """Hosts, networks and http(s) URLs (one scheme and port, or a path prefix) fetch may
+        reach even though they are not public."""
         return list(_get("FILEPOND_SERVER_FETCH_ALLOWED_HOSTS"))
 
     @property
     def FETCH_DENIED_HOSTS(self) -> list[str]:
-        """Hosts and networks fetch never reaches, public or not."""
+        """Hosts, networks and http(s) URLs fetch never reaches, public or not."""
         return list(_get("FILEPOND_SERVER_FETCH_DENIED_HOSTS"))
 
     @property
@@ -146,7 +147,7 @@ class Settings:
 
     @property
     def FETCH_DEADLINE(self) -> float:
-        """Seconds a whole fetch may take, redirects and body included."""
+        """Seconds a whole fetch may take, name lookups, redirects and body included."""
         return float(_get("FILEPOND_SERVER_FETCH_DEADLINE"))
 
     @property

@@ -1,117 +1,87 @@
 """Fetching a remote file for FilePond's fetch endpoint, safe against SSRF.
 
-The host is resolved once; every address it resolves to must pass :func:`address_allowed`, and
-the connection goes to a checked address (so a second DNS answer cannot swap it). Redirects are
-followed a few times, each hop checked the same way. Connect and read timeouts and a total
-deadline bound the time, a byte cap bounds the size, and the body streams into the temporary
-area in bounded pieces.
+The host is resolved once, within the fetch's deadline; every address it resolves to must
+pass the guard (:mod:`django_filepond_server.guard`), and the connection goes to a checked
+address (so a second DNS answer cannot swap it). Redirects are followed a few times, each hop
+checked the same way. Connect and read timeouts and a total deadline bound the time, a byte
+cap bounds the size, and the body streams into the temporary area in bounded pieces.
 """
 
 from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import APIException
 
-from django_filepond_server import exceptions
+from django_filepond_server import exceptions, guard
 from django_filepond_server.conf import conf
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
 _REDIRECTS = {301, 302, 303, 307, 308}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+#: Remote answers that say the URL leads to no file this server may have: the user's mistake.
+MISSING_STATUSES = {401, 403, 404, 410, 451}
 READ_SIZE = 256 * 1024
+#: Host name lookups that may be under way at once. A lookup cannot be interrupted: one that
+#: outlives its fetch's deadline goes on in the background, holding a slot until the resolver
+#: answers, so a resolver that never answers cannot pile up threads.
+MAX_LOOKUPS = 16
+_lookup_slots = threading.BoundedSemaphore(MAX_LOOKUPS)
+_CONTENT_LENGTH = re.compile(r"[0-9]+")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# What RFC 3986 allows unencoded in a path (pchar and "/") or a query, besides letters,
+# digits and "-._~"; "%" keeps the escapes that are already there.
+_PATH_SAFE = "/%:@!$&'()*+,;="
+_QUERY_SAFE = _PATH_SAFE + "?"
+_NO_SUCH_HOST = {
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)
+}
 
 
 class FetchRefused(APIException):
+    """The guard refused the URL or an address it resolves to."""
+
     status_code = 403
     default_detail = gettext_lazy("The server is not allowed to fetch files from that address.")
     default_code = "fetch_refused"
 
 
 class FetchFailed(APIException):
+    """The remote side failed: an error answer, a broken connection or TLS, a cut body."""
+
     status_code = 502
     default_detail = gettext_lazy("The remote file could not be fetched.")
     default_code = "fetch_failed"
 
 
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, compatible, 6to4, Teredo, NAT64)."""
-    if address.ipv4_mapped:
-        return address.ipv4_mapped
-    if address.sixtofour:
-        return address.sixtofour
-    if address.teredo:
-        return address.teredo[1]
-    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
+class FetchNotFound(FetchFailed):
+    """The URL leads to no file: its host does not exist, or its server answers that the
+    file is missing or not open to this server (401, 403, 404, 410, 451). The URL is the
+    user's mistake, so the answer is a 4xx."""
+
+    status_code = 422
+    default_detail = gettext_lazy("The remote file could not be found.")
+    default_code = "fetch_not_found"
 
 
-def is_public(address: IPAddress) -> bool:
-    """Whether ``address`` is a globally routable unicast address (and so is whatever IPv4
-    address it embeds). Loopback, private, link-local, carrier-grade NAT, multicast,
-    reserved and unspecified addresses are not."""
-    if (
-        not address.is_global
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_unspecified
-    ):
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            return is_public(embedded)
-    return True
+class FetchTimedOut(FetchFailed):
+    """The lookup, the connection, the answer or the body did not come in time."""
 
-
-def _host_listed(host: str, address: IPAddress, entries: list[str]) -> bool:
-    """Whether ``host`` or ``address`` matches an entry: a host name (``.example.com`` also
-    matches its subdomains), an address or a network in CIDR notation."""
-    host = host.lower().rstrip(".")
-    for entry in entries:
-        entry = entry.strip().lower()
-        if not entry:
-            continue
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-            continue
-        except ValueError:
-            pass
-        if entry.startswith("."):
-            if host == entry[1:] or host.endswith(entry):
-                return True
-        elif host == entry.rstrip("."):
-            return True
-    return False
-
-
-def address_allowed(host: str, address: IPAddress) -> bool:
-    """The fetch guard for one resolved address: the deny-list always wins, the allow-list
-    opens otherwise refused addresses, and by default only public addresses pass."""
-    if _host_listed(host, address, conf.FETCH_DENIED_HOSTS):
-        return False
-    if _host_listed(host, address, conf.FETCH_ALLOWED_HOSTS):
-        return True
-    return is_public(address)
+    status_code = 504
+    default_detail = gettext_lazy("The remote server did not answer in time.")
+    default_code = "fetch_timed_out"
 
 
 @dataclass
@@ -123,8 +93,20 @@ class Target:
     addresses: list[str]
 
 
-def resolve(url: str) -> Target:
-    """Parse ``url``, resolve its host once and check every address it resolves to."""
+def request_target(path: str, query: str) -> str:
+    """The path and query as sent: what is not allowed raw in a URL (non-ASCII characters,
+    spaces, controls, a ``%`` that starts no escape) percent-encoded as UTF-8."""
+    target = quote(_LONE_PERCENT.sub("%25", path or "/"), safe=_PATH_SAFE)
+    if query:
+        target += "?" + quote(_LONE_PERCENT.sub("%25", query), safe=_QUERY_SAFE)
+    return target
+
+
+def resolve(url: str, deadline: float | None = None) -> Target:
+    """Parse ``url``, resolve its host once (by ``deadline``, a ``time.monotonic()`` value)
+    and check every address it resolves to."""
+    if deadline is None:
+        deadline = time.monotonic() + conf.FETCH_DEADLINE
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -136,28 +118,55 @@ def resolve(url: str) -> Target:
     host = parts.hostname
     if not host or parts.username is not None or parts.password is not None:
         raise exceptions.BadUploadRequest(_("That is not a valid URL."))
-    port = port or (443 if scheme == "https" else 80)
-    name = host.lower().rstrip(".")
-    if (name == "localhost" or name.endswith(".localhost")) and not _host_listed(
-        name, ipaddress.IPv4Address("127.0.0.1"), conf.FETCH_ALLOWED_HOSTS
+    port = port or guard.DEFAULT_PORTS[scheme]
+    path = request_target(parts.path, parts.query)
+    destination = guard.Destination(scheme, host.lower().rstrip("."), port, path.split("?", 1)[0])
+    name = destination.host
+    if (name == "localhost" or name.endswith(".localhost")) and not guard.listed(
+        destination, ipaddress.IPv4Address("127.0.0.1"), deny=False
     ):
         raise FetchRefused()  # RFC 6761: always loopback, whatever a resolver says
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, OSError):
-        raise FetchFailed(_("The remote host could not be found.")) from None
+    infos = _lookup(host, port, deadline)
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address_allowed(host, address):
+        if not guard.address_allowed(destination, address):
             raise FetchRefused()
         addresses.append(str(address))
     if not addresses:
-        raise FetchFailed(_("The remote host could not be found."))
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
+        raise FetchNotFound(_("The remote host could not be found."))
     return Target(scheme, host, port, path, addresses)
+
+
+def _lookup(host: str, port: int, deadline: float) -> list[Any]:
+    """``socket.getaddrinfo`` for ``host``, given up at ``deadline``."""
+    not_in_time = FetchTimedOut(_("The remote host could not be looked up in time."))
+    slots = _lookup_slots
+    if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        raise not_in_time
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            outcome["error"] = exc
+        finally:
+            slots.release()
+            done.set()
+
+    threading.Thread(target=look_up, name="filepond-fetch-lookup", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise not_in_time
+    error = outcome.get("error")
+    if isinstance(error, UnicodeError):  # the name cannot be encoded (IDNA): not a host name
+        raise exceptions.BadUploadRequest(_("That is not a valid URL."))
+    if isinstance(error, socket.gaierror) and error.errno in _NO_SUCH_HOST:
+        raise FetchNotFound(_("The remote host could not be found."))
+    if error is not None:  # the resolver failed (EAI_AGAIN, EAI_FAIL...): not the URL's fault
+        raise FetchFailed(_("The remote host could not be looked up."))
+    return outcome["infos"]  # type: ignore[no-any-return]
 
 
 def _connect(addresses: list[str], port: int, timeout: float) -> socket.socket:
@@ -217,8 +226,10 @@ class RemoteFile:
 
     @property
     def length(self) -> int | None:
-        value = self.response.getheader("Content-Length")
-        return int(value) if value and value.strip().isdigit() else None
+        """The declared ``Content-Length``; None without one, or with one that is not ASCII
+        digits (``str.isdigit`` would take ``²``)."""
+        value = (self.response.getheader("Content-Length") or "").strip()
+        return int(value) if _CONTENT_LENGTH.fullmatch(value) else None
 
     @property
     def content_type(self) -> str:
@@ -247,13 +258,15 @@ class RemoteFile:
         while True:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
-                raise FetchFailed(_("The remote server took too long to send the file."))
+                raise FetchTimedOut(_("The remote server took too long to send the file."))
             if self.connection.sock is not None:
                 self.connection.sock.settimeout(min(conf.FETCH_READ_TIMEOUT, remaining))
             try:
                 piece = self.response.read1(READ_SIZE)
             except TimeoutError:
-                raise FetchFailed(_("The remote server took too long to send the file.")) from None
+                raise FetchTimedOut(
+                    _("The remote server took too long to send the file.")
+                ) from None
             except (OSError, http.client.HTTPException):
                 raise FetchFailed(_("The connection to the remote server failed.")) from None
             if not piece:
@@ -282,11 +295,14 @@ def open_remote(url: str) -> RemoteFile:
     """Connect to ``url`` (following checked redirects) and return the 2xx response."""
     deadline = time.monotonic() + conf.FETCH_DEADLINE
     for _hop in range(conf.FETCH_MAX_REDIRECTS + 1):
-        target = resolve(url)
+        target = resolve(url, deadline)
         connection_class: Any = (
             _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
         )
-        connection = connection_class(target, min(conf.FETCH_CONNECT_TIMEOUT, conf.FETCH_DEADLINE))
+        remaining = deadline - time.monotonic()
+        connection = connection_class(
+            target, max(0.001, min(conf.FETCH_CONNECT_TIMEOUT, remaining))
+        )
         try:
             connection.connect()
             connection.sock.settimeout(
@@ -300,7 +316,10 @@ def open_remote(url: str) -> RemoteFile:
             response = connection.getresponse()
         except TimeoutError:
             connection.close()
-            raise FetchFailed(_("The remote server did not answer in time.")) from None
+            raise FetchTimedOut(_("The remote server did not answer in time.")) from None
+        except ssl.SSLCertVerificationError:
+            connection.close()
+            raise FetchFailed(_("The remote server's certificate could not be verified.")) from None
         except (OSError, http.client.HTTPException):
             connection.close()
             raise FetchFailed(_("The connection to the remote server failed.")) from None
@@ -308,14 +327,23 @@ def open_remote(url: str) -> RemoteFile:
             location = response.getheader("Location", "")
             response.close()
             connection.close()
-            url = urljoin(url, location)
+            url = urljoin(url, _header_text(location))
             continue
         if not 200 <= response.status < 300:
             response.close()
             connection.close()
-            raise FetchFailed(
+            error = FetchNotFound if response.status in MISSING_STATUSES else FetchFailed
+            raise error(
                 _("The remote server answered with an error (HTTP %(status)d).")
                 % {"status": response.status}
             )
         return RemoteFile(response, connection, url, deadline)
     raise FetchFailed(_("The remote server redirected too many times."))
+
+
+def _header_text(value: str) -> str:
+    """A header value as sent: http.client reads the bytes as Latin-1, servers send UTF-8."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value

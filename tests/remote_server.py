@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +39,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(PNG, "image/png")
         elif path == "/files/r%C3%A9sum%C3%A9%20100%25.pdf":
             self.send_body(b"%PDF-1.4", "application/pdf")
+        elif path == "/superscript-length":
+            # A length of "²": str.isdigit() says yes, int() says no.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", "\u00b2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"superscript body")
+            self.close_connection = True
         elif path == "/download":
             self.send_body(
                 b"%PDF-1.4 report body",
@@ -66,7 +77,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.end_headers()
         elif path == "/redirect":
             self.send_response(int(query.get("status", ["302"])[0]))
-            self.send_header("Location", query["to"][0])
+            location = query["to"][0]
+            if "utf8" in query:  # the raw UTF-8 bytes on the wire, as many servers send them
+                location = location.encode().decode("latin-1")
+            self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif path == "/drip":
@@ -120,11 +134,18 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class RemoteServer(ThreadingHTTPServer):
+    """The remote server; with ``tls`` (a server-side context), an HTTPS one that records the
+    host names clients asked for in TLS's SNI."""
+
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.server_names: list[str | None] = []
+        self.tls = tls
+        if tls is not None:
+            tls.sni_callback = lambda _socket, name, _context: self.server_names.append(name)
         self.stopping = threading.Event()
         self.thread = threading.Thread(
             target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -132,8 +153,23 @@ class RemoteServer(ThreadingHTTPServer):
         self.thread.start()
 
     @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def finish_request(self, request: socket.socket, client_address: object) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:  # the handshake in the request's thread, not the server's
+            secure = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused the certificate, as it should
+        with secure:
+            super().finish_request(secure, client_address)
 
     def stop(self) -> None:
         self.stopping.set()

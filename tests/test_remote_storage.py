@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import urlopen
 
@@ -14,6 +15,7 @@ from django.core.files.storage import storages
 from django_filepond_server import api
 from django_filepond_server.exceptions import StorageFailed
 from django_filepond_server.models import StoredUpload, TemporaryUpload
+from django_filepond_server.names import MAX_NAME_BYTES, safe_name
 from django_filepond_server.temporary import get_temporary_area
 from tests.helpers import body_of
 from tests.remote_storage import S3Server, SFTPServer
@@ -250,3 +252,54 @@ def test_the_model_file_field_follows_the_alias(process, remote):
     stored = StoredUpload.objects.get(pk=upload_id)
     assert stored.file.storage.exists(stored.file.name)
     assert storages["remote"].size(stored.file.name) == len(b"via the field")
+
+
+# --- long names ----------------------------------------------------------------------------------
+
+#: Names longer than a file name may be, in CJK, emoji, combining characters and ASCII.
+LONG_NAMES = [
+    "東" * 100 + ".pdf",  # 304 bytes
+    "😀" * 70 + ".txt",  # 284 bytes
+    "\u1ea1\u0301" * 60 + ".txt",  # a letter with two marks, 5 bytes each
+    "👍🏽" * 40 + ".png",  # emoji with a skin tone, 8 bytes each
+    "x" * 300 + ".pdf",
+]
+
+
+@pytest.fixture(params=["local", "s3", "sftp"])
+def any_store(request, settings, upload_dirs):
+    """The local file system (the default storage) or a remote one, with a reader."""
+    if request.param == "local":
+        media = upload_dirs["media"]
+        return lambda name: (media / name).read_bytes()
+    server = request.getfixturevalue(f"{request.param}_server")
+    use_storage(settings, server.storage_options())
+    return server.read
+
+
+@pytest.mark.parametrize("raw", LONG_NAMES, ids=["cjk", "emoji", "combining", "skin-tone", "ascii"])
+def test_long_names_store_and_collide_on_every_backend(start_chunked, patch, any_store, raw):
+    """A name cut to the byte cap stores, and so does a second file of that name, which the
+    storage renames with a suffix."""
+    directory = f"long-{uuid.uuid4().hex}/"  # a fresh directory, also on a persistent bucket
+
+    def upload(content: bytes) -> str:
+        upload_id = start_chunked(len(content))
+        assert patch(upload_id, content, 0, len(content), name=raw).status_code == 204
+        return upload_id
+
+    name = safe_name(raw)
+    assert 240 < len(name.encode()) <= MAX_NAME_BYTES
+    first = api.store_upload(upload(b"first"), directory)
+    second = api.store_upload(upload(b"second"), directory)
+    try:
+        assert first.file.name == directory + name
+        assert first.original_name == second.original_name == name
+        assert second.file.name.startswith(directory)
+        collided = second.file.name[len(directory) :]
+        assert collided != name and len(collided.encode()) <= 255
+        assert any_store(first.file.name) == b"first"
+        assert any_store(second.file.name) == b"second"
+    finally:
+        for stored in (first, second):
+            api.delete_stored_upload(stored.upload_id, delete_file=True)

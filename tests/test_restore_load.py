@@ -67,8 +67,9 @@ def test_bad_ids_are_refused_with_plain_text(client, endpoint, bad_id):
             "résumé 東京 100%.pdf",
             "inline; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%9D%B1%E4%BA%AC%20100%25.pdf",
         ),
-        ("a''b.pdf", "inline; filename*=UTF-8''a%27%27b.pdf"),
-        ('quote".txt', "inline; filename*=UTF-8''quote%22.txt"),
+        ("a''b.pdf", "inline; filename=\"a''b.pdf\""),
+        ("a''b, é.pdf", "inline; filename*=UTF-8''a%27%27b_%20%C3%A9.pdf"),
+        ('quote".txt', 'inline; filename="quote_.txt"'),
     ],
 )
 def test_content_disposition_for_tricky_names(client, process, name, disposition):
