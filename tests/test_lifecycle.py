@@ -10,7 +10,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.throttling import AnonRateThrottle
@@ -259,6 +259,22 @@ def test_admin_downloads_need_staff(client, process):
     response = client.get(f"/admin/django_filepond_server/temporaryupload/{upload_id}/download/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("model", ["temporaryupload", "storedupload"])
+def test_admin_downloads_need_the_view_permission(client, process, model):
+    upload_id = process(b"staff only")
+    if model == "storedupload":
+        api.store_upload(upload_id, "v/")
+    url = f"/admin/django_filepond_server/{model}/{upload_id}/download/"
+    staff = User.objects.create_user("clerk", is_staff=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename=f"view_{model}"))
+    client.force_login(User.objects.get(pk=staff.pk))  # a fresh user object, no cached perms
+    response = client.get(url)
+    assert response.status_code == 200
+    assert body_of(response) == b"staff only"
 
 
 def test_admin_delete_action_removes_files(admin_client, process, upload_dirs):
