@@ -26,6 +26,16 @@ from typing import Any
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
+def sftp_unavailable() -> str | None:
+    """Why the SFTP server cannot be started here, or None. The SFTP tests are skipped for
+    that reason, unless FILEPOND_REQUIRE_SFTP is set (as CI does): then they fail."""
+    if not os.access(SSHD, os.X_OK):
+        return f"no OpenSSH sshd at {SSHD} (apt-get install openssh-server)"
+    if shutil.which("ssh-keygen") is None:
+        return "no ssh-keygen (apt-get install openssh-client)"
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

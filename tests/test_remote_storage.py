@@ -19,7 +19,7 @@ from django_filepond_server.exceptions import StorageFailed
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
 from tests.helpers import body_of
-from tests.remote_storage import S3Server, SFTPServer
+from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
 
 pytestmark = [pytest.mark.django_db, pytest.mark.remote_storage]
 
@@ -46,8 +46,17 @@ def s3_server(s3_service):
     assert s3_service.keys() == []
 
 
+def require_sftp() -> None:
+    reason = sftp_unavailable()
+    if reason is not None:
+        if os.environ.get("FILEPOND_REQUIRE_SFTP"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def sftp_server():
+    require_sftp()
     server = SFTPServer()
     yield server
     server.stop()
@@ -215,6 +224,7 @@ def test_sftp_wrong_credentials(process, sftp_server, settings, tmp_path):
 
 
 def test_sftp_disk_full(process, settings):
+    require_sftp()
     server = SFTPServer(file_size_limit=64 * 1024)
     try:
         use_storage(settings, server.storage_options())
