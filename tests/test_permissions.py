@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from rest_framework.permissions import BasePermission
 
 from django_filepond_server.api import store_upload
+from django_filepond_server.models import TemporaryUpload
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,12 @@ def test_authenticated_users_pass_is_authenticated(client, settings, uploads):
 def test_permissions_apply_on_path_style_urls_too(client, settings, uploads):
     settings.FILEPOND_SERVER_PERMISSION_CLASSES = {"GET_RESTORE": [DenyAll]}
     assert client.get(f"/fp/restore/{uploads['finished']}").status_code == 403
+
+
+def test_without_any_permission_setting_anyone_may_upload(client, settings):
+    # DRF's own default, AllowAny: what a project gets that sets neither
+    # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] nor FILEPOND_SERVER_PERMISSION_CLASSES.
+    del settings.REST_FRAMEWORK
+    response = client.post("/fp/", {"filepond": "{}"}, headers={"Upload-Length": "3"})
+    assert response.status_code == 200
+    assert response.content.decode() in TemporaryUpload.objects.values_list("pk", flat=True)
