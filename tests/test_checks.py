@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from rest_framework.permissions import AllowAny
 
 from django_filepond_server.api import store_upload
 from django_filepond_server.checks import check_settings
@@ -78,6 +79,7 @@ def test_valid_permission_values_pass(settings):
         "POST_PROCESS": ["rest_framework.permissions.IsAuthenticated"],
         "GET_LOAD": "rest_framework.permissions.AllowAny",
         "GET_FETCH": [],
+        "GET_RESTORE": [AllowAny],
     }
     assert ids() == []
 
@@ -125,6 +127,12 @@ def test_an_empty_media_root_is_fine_for_a_store_with_its_own_place(settings, st
     settings.STORAGES = {**settings.STORAGES, "uploads": store}
     settings.FILEPOND_SERVER_STORAGE = "uploads"
     assert ids() == []
+
+
+def test_w004_leaves_a_backend_that_cannot_be_imported_to_e017(settings):
+    settings.MEDIA_ROOT = ""
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "no.such.Storage"}}
+    assert ids() == ["django_filepond_server.E017"]
 
 
 def test_w004_only_looks_at_the_permanent_store(settings):

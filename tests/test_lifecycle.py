@@ -11,6 +11,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.throttling import AnonRateThrottle
@@ -20,6 +21,7 @@ from django_filepond_server.cleanup import cleanup
 from django_filepond_server.exceptions import UploadNotFound
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
+from tests.conftest import StreamReadingClient
 from tests.helpers import body_of
 
 pytestmark = pytest.mark.django_db
@@ -252,6 +254,24 @@ def test_admin_lists_uploads_with_their_details(admin_client, process):
     assert "docs/report.pdf" in page
     download = admin_client.get(f"/admin/django_filepond_server/storedupload/{upload_id}/download/")
     assert body_of(download) == b"%PDF-1.4 admin"
+
+
+def test_admin_names_the_owner_of_each_upload(admin_client, process):
+    other = StreamReadingClient()
+    response = other.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("anon.txt", b"a")]})
+    anonymous = response.content.decode()
+    ownerless = TemporaryUpload.objects.create(
+        upload_id="0wnerless0000000000000", file_name="nobody.txt", complete=True
+    )
+    mine = process(b"root's", name="root.txt")
+    page = admin_client.get("/admin/django_filepond_server/temporaryupload/").content.decode()
+    rows = {
+        upload_id: page[page.index(f"/{upload_id}/change/") :].split("</tr>", 1)[0]
+        for upload_id in (anonymous, ownerless.pk, mine)
+    }
+    assert '<td class="field-owner_display">a session</td>' in rows[anonymous]
+    assert '<td class="field-owner_display">-</td>' in rows[ownerless.pk]
+    assert '<td class="field-owner_display">root</td>' in rows[mine]
 
 
 def test_admin_downloads_need_staff(client, process):

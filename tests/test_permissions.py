@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
 from django_filepond_server.api import store_upload
@@ -130,3 +131,14 @@ def test_without_any_permission_setting_anyone_may_upload(client, settings):
     response = client.post("/fp/", {"filepond": "{}"}, headers={"Upload-Length": "3"})
     assert response.status_code == 200
     assert response.content.decode() in TemporaryUpload.objects.values_list("pk", flat=True)
+
+
+def test_a_class_that_cannot_be_imported_is_named_when_a_request_comes(client, settings, uploads):
+    # manage.py check reports it first (E007); a request that comes anyway says what is wrong.
+    settings.FILEPOND_SERVER_PERMISSION_CLASSES = {"GET_RESTORE": ["tests.no_such.Permission"]}
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"FILEPOND_SERVER_PERMISSION_CLASSES\['GET_RESTORE'\] names "
+        r"'tests.no_such.Permission', which cannot be imported",
+    ):
+        call(client, "GET_RESTORE", uploads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import os
 import threading
@@ -17,6 +18,7 @@ from django.core.files.storage import storages
 from django_filepond_server import api
 from django_filepond_server.exceptions import StorageFailed
 from django_filepond_server.models import StoredUpload, TemporaryUpload
+from django_filepond_server.storage import open_stored
 from django_filepond_server.temporary import get_temporary_area
 from tests.helpers import body_of
 from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
@@ -371,3 +373,25 @@ def test_the_model_file_field_follows_the_alias(process, remote):
     stored = StoredUpload.objects.get(pk=upload_id)
     assert stored.file.storage.exists(stored.file.name)
     assert storages["remote"].size(stored.file.name) == len(b"via the field")
+
+
+def test_stored_files_open_as_streams(process, remote):
+    content = os.urandom(10_000)
+    stored = api.store_upload(process(content, name="r.bin"), "r/")
+    name = stored.file.name
+    # A buffered reader reads through readinto(), as io.open() would.
+    with io.BufferedReader(open_stored(name), 4096) as buffered:
+        assert buffered.read() == content
+    with open_stored(name) as raw:
+        raw.seek(1000)
+        assert raw.read(10) == content[1000:1010]
+        with pytest.raises(io.UnsupportedOperation):
+            raw.seek(0, io.SEEK_END)
+        if remote.kind == "s3":  # S3's stream is positioned once, before the first read
+            with pytest.raises(io.UnsupportedOperation):
+                raw.seek(0)
+        else:
+            raw.seek(9_990)
+            assert raw.read() == content[9_990:]
+            assert raw.read() == b""
+    open_stored(name).close()  # closing before reading is fine too

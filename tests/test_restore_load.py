@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.http import FileResponse
 
@@ -240,3 +242,14 @@ def test_an_unread_range_answer_still_closes_its_file(process, monkeypatch):
     assert response.status_code == 206
     response.close()
     assert opened and opened[0].closed
+
+
+def test_a_file_shorter_than_its_record_ends_the_answer_where_the_bytes_end(client, process):
+    # Someone truncated the file on disk: the stream stops instead of waiting for bytes.
+    from django_filepond_server.temporary import get_temporary_area
+
+    upload_id = process(b"0123456789")
+    os.truncate(get_temporary_area().local_path(upload_id), 4)
+    response = client.get(f"/fp/?restore={upload_id}")
+    assert response.status_code == 200
+    assert body_of(response) == b"0123"
