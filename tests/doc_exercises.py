@@ -515,3 +515,53 @@ def _installed_apps(sample: Any, ctx: Context) -> None:
     assert out.getvalue() == "System check identified no issues (0 silenced).\n"
     upload_id = ctx.process(b"installed")
     assert body_of(ctx.client.get(f"/fp/?restore={upload_id}")) == b"installed"
+
+
+# --- deployment.rst -----------------------------------------------------------------------------
+
+
+@exercise(
+    "deployment.rst",
+    "CORS_ALLOWED_ORIGINS",
+    "CORS_ALLOW_CREDENTIALS",
+    "CORS_ALLOW_HEADERS",
+    "CORS_EXPOSE_HEADERS",
+    "CORS_URLS_REGEX",
+    "INSTALLED_APPS",
+    "MIDDLEWARE",
+)
+def _cors(sample: Any, ctx: Context) -> None:
+    for name, value in vars(sample).items():
+        if name.isupper():
+            setattr(ctx.settings, name, value)
+    ctx.mount()
+    page = "https://app.example.com"
+    preflight = ctx.client.options(
+        "/fp/",
+        headers={
+            "Origin": page,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "content-type, upload-length, upload-name, "
+            "upload-offset, x-csrftoken",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight["Access-Control-Allow-Origin"] == page
+    assert preflight["Access-Control-Allow-Credentials"] == "true"
+    assert "PATCH" in preflight["Access-Control-Allow-Methods"]
+    allowed = {name.strip() for name in preflight["Access-Control-Allow-Headers"].split(",")}
+    assert {"upload-length", "upload-name", "upload-offset", "x-csrftoken"} <= allowed
+
+    upload_id = ctx.process(b"cross-origin", name="x.txt")
+    restored = ctx.client.get(f"/fp/?restore={upload_id}", headers={"Origin": page})
+    assert restored["Access-Control-Allow-Origin"] == page
+    exposed = {name.strip() for name in restored["Access-Control-Expose-Headers"].split(",")}
+    assert exposed == {
+        "Content-Disposition",
+        "Content-Length",
+        "Upload-Offset",
+        "X-Content-Transfer-Id",
+    }
+    assert body_of(restored) == b"cross-origin"
+    other = ctx.client.get(f"/fp/?restore={upload_id}", headers={"Origin": "https://else.example"})
+    assert "Access-Control-Allow-Origin" not in other
