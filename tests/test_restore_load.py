@@ -244,12 +244,14 @@ def test_an_unread_range_answer_still_closes_its_file(process, monkeypatch):
     assert opened and opened[0].closed
 
 
-def test_a_file_shorter_than_its_record_ends_the_answer_where_the_bytes_end(client, process):
-    # Someone truncated the file on disk: the stream stops instead of waiting for bytes.
-    from django_filepond_server.temporary import get_temporary_area
-
+def test_a_file_shorter_than_its_record_ends_the_answer_where_the_bytes_end(
+    client, process, upload_dirs
+):
+    # Someone truncated the stored file: a range answer stops where the bytes do, instead of
+    # waiting for more.
     upload_id = process(b"0123456789")
-    os.truncate(get_temporary_area().local_path(upload_id), 4)
-    response = client.get(f"/fp/?restore={upload_id}")
-    assert response.status_code == 200
-    assert body_of(response) == b"0123"
+    stored = store_upload(upload_id, "short/")
+    os.truncate(upload_dirs["media"] / stored.file.name, 4)
+    response = client.get(f"/fp/?load={upload_id}", headers={"Range": "bytes=2-8"})
+    assert response.status_code == 206
+    assert body_of(response) == b"23"
