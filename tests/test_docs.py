@@ -119,8 +119,8 @@ def test_python_samples_run(page, line, code, settings, request):
         check_configured(page, line, configured, settings)
     exercised = EXERCISES.get(exercise_key(page, code))
     if exercised is not None:
-        with override_settings():  # whatever the exercise changes is undone after it
-            exercised(SimpleNamespace(**namespace), exercise_context(request))
+        # It changes settings through pytest-django's fixture, which undoes them afterwards.
+        exercised(SimpleNamespace(**namespace), exercise_context(request))
 
 
 def check_configured(page, line, configured, settings):
