@@ -191,6 +191,13 @@ class Ids:
         "served publicly.",
         "Put the temporary area outside MEDIA_ROOT.",
     )
+    STORE_IN_WORKING_DIR = (
+        "W004",
+        "MEDIA_ROOT is empty and the STORAGES alias {alias!r} is a FileSystemStorage without "
+        "a location of its own, so store_upload() writes into the current working directory "
+        "of the process.",
+        "Set MEDIA_ROOT, or give STORAGES[{alias!r}] a 'location' in its OPTIONS.",
+    )
 
 
 def _message(
@@ -232,6 +239,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     else:
         errors.extend(_check_backend(alias, settings.STORAGES[alias].get("BACKEND", "")))
+        errors.extend(_check_store_location(alias, settings.STORAGES[alias]))
     errors.extend(_check_temporary_storage(alias, aliases))
     if not isinstance(_setting("FILEPOND_SERVER_LOAD_REDIRECT"), bool):
         errors.append(_message(Error, Ids.LOAD_REDIRECT))
@@ -416,6 +424,20 @@ def check_uploads_held(
             Warning, Ids.LOCAL_AREA_ON_SEVERAL_SERVERS, count=len(nodes), nodes=", ".join(nodes)
         )
     ]
+
+
+def _check_store_location(alias: str, config: Mapping[str, Any]) -> list[CheckMessage]:
+    # A fresh startproject sets no MEDIA_ROOT; FileSystemStorage then resolves names against
+    # the process's current directory.
+    if settings.MEDIA_ROOT or (config.get("OPTIONS") or {}).get("location"):
+        return []
+    try:
+        backend = import_string(config.get("BACKEND", ""))
+    except (ImportError, ImproperlyConfigured):
+        return []  # E017 already says so
+    if isinstance(backend, type) and issubclass(backend, FileSystemStorage):
+        return [_message(Warning, Ids.STORE_IN_WORKING_DIR, alias=alias)]
+    return []
 
 
 def _check_lifecycle() -> list[CheckMessage]:

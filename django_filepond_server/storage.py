@@ -27,7 +27,7 @@ class _PermanentStorage(LazyObject):  # type: ignore[type-arg]
     in a migration) and a changed setting, ``override_settings`` included, takes effect at once.
     """
 
-    def _setup(self) -> None:
+    def _setup(self) -> None:  # pragma: no cover  (only LazyObject's dunder proxies call it)
         self._wrapped = get_permanent_storage()
 
     def __getattr__(self, name: str) -> Any:

@@ -193,17 +193,46 @@ class ProcessView(FilePondEndpoint):
                 _("The file's metadata is larger than %(max)d bytes.")
                 % {"max": conf.MAX_METADATA_SIZE}
             )
+        if _nesting(raw) > MAX_METADATA_DEPTH:
+            raise exceptions.BadUploadRequest(
+                _("The file's metadata is nested more than %(max)d levels deep.")
+                % {"max": MAX_METADATA_DEPTH}
+            )
         try:
             metadata = json.loads(raw, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
+        except ValueError:
             raise exceptions.BadUploadRequest(_("The file's metadata is not valid JSON.")) from None
         if not isinstance(metadata, dict):
             raise exceptions.BadUploadRequest(_("The file's metadata must be a JSON object."))
-        try:
-            _check_storable(metadata)
-        except RecursionError:
-            raise exceptions.BadUploadRequest(_("The file's metadata is not valid JSON.")) from None
+        _check_storable(metadata)
         return metadata
+
+
+#: Deepest nesting of arrays and objects kept in metadata: well within what Python's parser
+#: (whose limit depends on the Python version) and the databases' JSON columns accept.
+MAX_METADATA_DEPTH = 64
+
+
+def _nesting(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest, strings skipped."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 #: Longest form field name kept with an upload (the column's size).

@@ -30,12 +30,13 @@ html_title = f"django-filepond-server {release}"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 
-# Each project's own inventory when the network allows, else the local copy in _inventories/
-# (Django REST framework publishes none, so only the local one).
+# The local copies in _inventories/ come first, so the build never waits on the network;
+# Django's published inventory is only tried if its copy is missing (Django REST framework
+# publishes none). Links still point at the projects' own pages.
 intersphinx_mapping = {
     "django": (
         "https://docs.djangoproject.com/en/5.2/",
-        ("https://docs.djangoproject.com/en/5.2/_objects/", "_inventories/django.inv"),
+        ("_inventories/django.inv", "https://docs.djangoproject.com/en/5.2/_objects/"),
     ),
     "rest_framework": ("https://www.django-rest-framework.org/", "_inventories/drf.inv"),
 }

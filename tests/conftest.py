@@ -8,6 +8,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+# Its asserts explain their failures like those of the test modules.
+pytest.register_assert_rewrite("tests.doc_exercises")
+
 
 @pytest.fixture(scope="session")
 def s3_server():

@@ -3,7 +3,9 @@
 Point the S3 tests at a real S3 or MinIO instead by setting ``FILEPOND_TEST_S3_ENDPOINT``
 (with ``FILEPOND_TEST_S3_BUCKET``, ``FILEPOND_TEST_S3_ACCESS_KEY``,
 ``FILEPOND_TEST_S3_SECRET_KEY`` and optionally ``FILEPOND_TEST_S3_REGION``); the bucket must
-exist and be empty enough to write test objects under ``filepond-tests/``.
+exist. Every run writes under a prefix of its own, ``filepond-tests/<run id>/``, and deletes
+what it wrote, so runs against one persistent bucket neither see nor leave each other's
+objects.
 """
 
 from __future__ import annotations
@@ -18,9 +20,20 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from typing import Any
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+def sftp_unavailable() -> str | None:
+    """Why the SFTP server cannot be started here, or None. The SFTP tests are skipped for
+    that reason, unless FILEPOND_REQUIRE_SFTP is set (as CI does): then they fail."""
+    if not os.access(SSHD, os.X_OK):
+        return f"no OpenSSH sshd at {SSHD} (apt-get install openssh-server)"
+    if shutil.which("ssh-keygen") is None:
+        return "no ssh-keygen (apt-get install openssh-client)"
+    return None
 
 
 def free_port() -> int:
@@ -44,6 +57,10 @@ class S3Server:
     def __init__(self) -> None:
         self.external = bool(os.environ.get("FILEPOND_TEST_S3_ENDPOINT"))
         self.server: Any = None
+        #: Everything this run writes is under this prefix...
+        self.run_prefix = f"filepond-tests/{uuid.uuid4().hex[:12]}"
+        #: ...and the storage of the current test under this one (see :meth:`use_location`).
+        self.location = self.run_prefix
         if self.external:
             self.endpoint = os.environ["FILEPOND_TEST_S3_ENDPOINT"]
             self.bucket = os.environ["FILEPOND_TEST_S3_BUCKET"]
@@ -80,27 +97,63 @@ class S3Server:
             "access_key": self.access_key,
             "secret_key": self.secret_key,
             "region_name": self.region,
-            "location": "filepond-tests",
+            "location": self.location,
             "addressing_style": "path",
         }
         options.update(overrides)
         return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
 
+    def use_location(self, name: str) -> None:
+        """Make ``storage_options``, ``read``, ``exists`` and ``key`` work under
+        ``<run prefix>/<name>``."""
+        self.location = f"{self.run_prefix}/{name}"
+
+    def key(self, name: str) -> str:
+        """The object key of the storage name ``name``."""
+        return f"{self.location}/{name}"
+
     def read(self, name: str) -> bytes:
-        body = self.client().get_object(Bucket=self.bucket, Key=f"filepond-tests/{name}")["Body"]
+        body = self.client().get_object(Bucket=self.bucket, Key=self.key(name))["Body"]
         with contextlib.closing(body):
             return body.read()  # type: ignore[no-any-return]
 
     def exists(self, name: str) -> bool:
+        """Whether the object is there. Only S3's "not found" means no; any other failure
+        (S3 down, no access) raises, so a test asserting absence cannot pass by accident."""
+        from botocore.exceptions import ClientError
+
         try:
-            self.client().head_object(Bucket=self.bucket, Key=f"filepond-tests/{name}")
-        except Exception:
-            return False
+            self.client().head_object(Bucket=self.bucket, Key=self.key(name))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
         return True
 
+    def keys(self, prefix: str | None = None) -> list[str]:
+        """Every object key under ``prefix`` (the current location by default)."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        found: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{prefix or self.location}/"):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    def delete_all(self, prefix: str | None = None) -> None:
+        """Delete every object under ``prefix`` (the current location by default)."""
+        client = self.client()
+        keys = self.keys(prefix)
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            answer = client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch})
+            if answer.get("Errors"):
+                raise RuntimeError(f"could not delete test objects: {answer['Errors']}")
+
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
+        try:
+            self.delete_all(self.run_prefix)
+        finally:
+            if self.server is not None:
+                self.server.stop()
 
 
 class SFTPServer:
@@ -167,7 +220,13 @@ class SFTPServer:
             return f.read()
 
     def exists(self, name: str) -> bool:
-        return os.path.exists(os.path.join(self.root, name))
+        """Whether the file is there; only "no such file" means no (``os.path.exists`` would
+        also answer no when the file cannot be looked at)."""
+        try:
+            os.stat(os.path.join(self.root, name))
+        except FileNotFoundError:
+            return False
+        return True
 
     def stop(self) -> None:
         self.process.terminate()

@@ -242,27 +242,38 @@ def test_delete_of_an_unknown_stored_upload(process):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_stores_of_one_upload_from_two_threads_store_it_once(process):
+def test_stores_of_one_upload_from_two_threads_store_it_once(process, upload_dirs):
     upload_id = process(b"once")
-    results: list[object] = []
+    start = threading.Barrier(2, timeout=10)
+    outcomes: dict[int, object] = {}
 
-    def store() -> None:
+    def store(number: int) -> None:
+        from django.db import connection as thread_connection
+
         try:
-            results.append(api.store_upload(upload_id, "t/"))
-        except UploadNotFound as exc:
-            results.append(exc)
+            start.wait()  # both stores begin together
+            outcomes[number] = api.store_upload(upload_id, "t/")
+        except BaseException as exc:  # every outcome is recorded, the unexpected ones too
+            outcomes[number] = exc
         finally:
-            from django.db import connection as thread_connection
-
             thread_connection.close()
 
-    threads = [threading.Thread(target=store) for _ in range(2)]
+    threads = [threading.Thread(target=store, args=(number,)) for number in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    assert sum(isinstance(r, StoredUpload) for r in results) == 1
-    assert StoredUpload.objects.count() == 1
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a store did not finish"
+    assert len(outcomes) == 2, outcomes
+    stored = [o for o in outcomes.values() if isinstance(o, StoredUpload)]
+    refused = [o for o in outcomes.values() if not isinstance(o, StoredUpload)]
+    assert len(stored) == 1, outcomes
+    assert len(refused) == 1 and isinstance(refused[0], UploadNotFound), outcomes
+    assert str(refused[0]) == f"No temporary upload has the id {upload_id!r}."
+    assert StoredUpload.objects.get().file.name == stored[0].file.name == "t/hello.txt"
+    assert sorted(p.name for p in (upload_dirs["media"] / "t").iterdir()) == ["hello.txt"]
+    assert (upload_dirs["media"] / "t" / "hello.txt").read_bytes() == b"once"
+    assert not TemporaryUpload.objects.filter(pk=upload_id).exists()
 
 
 def test_store_creates_directories_with_the_configured_mode(process, upload_dirs, settings):

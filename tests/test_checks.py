@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from rest_framework.permissions import AllowAny
 
+from django_filepond_server.api import store_upload
 from django_filepond_server.checks import check_settings
 
 
@@ -77,6 +79,7 @@ def test_valid_permission_values_pass(settings):
         "POST_PROCESS": ["rest_framework.permissions.IsAuthenticated"],
         "GET_LOAD": "rest_framework.permissions.AllowAny",
         "GET_FETCH": [],
+        "GET_RESTORE": [AllowAny],
     }
     assert ids() == []
 
@@ -84,6 +87,58 @@ def test_valid_permission_values_pass(settings):
 def test_temp_dir_inside_media_root_is_a_warning(settings):
     settings.FILEPOND_SERVER_TEMP_DIR = os.path.join(settings.MEDIA_ROOT, "tmp")
     assert ids() == ["django_filepond_server.W001"]
+
+
+def test_an_empty_media_root_with_a_filesystem_store_is_a_warning(settings):
+    settings.MEDIA_ROOT = ""  # what a fresh startproject has
+    (message,) = check_settings()
+    assert message.id == "django_filepond_server.W004"
+    assert message.msg == (
+        "MEDIA_ROOT is empty and the STORAGES alias 'default' is a FileSystemStorage without a "
+        "location of its own, so store_upload() writes into the current working directory of "
+        "the process."
+    )
+    assert message.hint == (
+        "Set MEDIA_ROOT, or give STORAGES['default'] a 'location' in its OPTIONS."
+    )
+
+
+@pytest.mark.django_db
+def test_what_w004_warns_of_happens(settings, process, tmp_path, monkeypatch):
+    settings.MEDIA_ROOT = ""
+    monkeypatch.chdir(tmp_path)
+    stored = store_upload(process(b"here"), "w/")
+    assert (tmp_path / "w" / "hello.txt").read_bytes() == b"here"
+    assert stored.file.name == "w/hello.txt"
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": "/srv/uploads"},
+        },
+        {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    ],
+)
+def test_an_empty_media_root_is_fine_for_a_store_with_its_own_place(settings, store):
+    settings.MEDIA_ROOT = ""
+    settings.STORAGES = {**settings.STORAGES, "uploads": store}
+    settings.FILEPOND_SERVER_STORAGE = "uploads"
+    assert ids() == []
+
+
+def test_w004_leaves_a_backend_that_cannot_be_imported_to_e017(settings):
+    settings.MEDIA_ROOT = ""
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "no.such.Storage"}}
+    assert ids() == ["django_filepond_server.E017"]
+
+
+def test_w004_only_looks_at_the_permanent_store(settings):
+    settings.MEDIA_ROOT = ""
+    settings.FILEPOND_SERVER_STORAGE = "memory"  # "default" is still a FileSystemStorage
+    assert ids() == []
 
 
 def test_drf_missing_is_an_error(settings):

@@ -10,7 +10,8 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.throttling import AnonRateThrottle
@@ -20,6 +21,7 @@ from django_filepond_server.cleanup import cleanup
 from django_filepond_server.exceptions import UploadNotFound
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
+from tests.conftest import StreamReadingClient
 from tests.helpers import body_of
 
 pytestmark = pytest.mark.django_db
@@ -254,11 +256,45 @@ def test_admin_lists_uploads_with_their_details(admin_client, process):
     assert body_of(download) == b"%PDF-1.4 admin"
 
 
+def test_admin_names_the_owner_of_each_upload(admin_client, process):
+    other = StreamReadingClient()
+    response = other.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("anon.txt", b"a")]})
+    anonymous = response.content.decode()
+    ownerless = TemporaryUpload.objects.create(
+        upload_id="0wnerless0000000000000", file_name="nobody.txt", complete=True
+    )
+    mine = process(b"root's", name="root.txt")
+    page = admin_client.get("/admin/django_filepond_server/temporaryupload/").content.decode()
+    rows = {
+        upload_id: page[page.index(f"/{upload_id}/change/") :].split("</tr>", 1)[0]
+        for upload_id in (anonymous, ownerless.pk, mine)
+    }
+    assert '<td class="field-owner_display">a session</td>' in rows[anonymous]
+    assert '<td class="field-owner_display">-</td>' in rows[ownerless.pk]
+    assert '<td class="field-owner_display">root</td>' in rows[mine]
+
+
 def test_admin_downloads_need_staff(client, process):
     upload_id = process(b"secret")
     response = client.get(f"/admin/django_filepond_server/temporaryupload/{upload_id}/download/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("model", ["temporaryupload", "storedupload"])
+def test_admin_downloads_need_the_view_permission(client, process, model):
+    upload_id = process(b"staff only")
+    if model == "storedupload":
+        api.store_upload(upload_id, "v/")
+    url = f"/admin/django_filepond_server/{model}/{upload_id}/download/"
+    staff = User.objects.create_user("clerk", is_staff=True)
+    client.force_login(staff)
+    assert client.get(url).status_code == 403
+    staff.user_permissions.add(Permission.objects.get(codename=f"view_{model}"))
+    client.force_login(User.objects.get(pk=staff.pk))  # a fresh user object, no cached perms
+    response = client.get(url)
+    assert response.status_code == 200
+    assert body_of(response) == b"staff only"
 
 
 def test_admin_delete_action_removes_files(admin_client, process, upload_dirs):

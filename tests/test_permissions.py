@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
 from django_filepond_server.api import store_upload
+from django_filepond_server.models import TemporaryUpload
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +20,16 @@ ALL_KEYS = [
     "GET_RESTORE",
     "GET_LOAD",
 ]
+
+#: What each request of :func:`call` answers when its endpoint lets it through.
+ALLOWED_STATUS = {
+    "POST_PROCESS": 200,
+    "PATCH_PATCH": 204,
+    "HEAD_PATCH": 200,
+    "DELETE_REVERT": 204,
+    "GET_RESTORE": 200,
+    "GET_LOAD": 200,
+}
 
 
 class DenyAll(BasePermission):
@@ -72,7 +84,7 @@ def test_each_endpoint_uses_its_own_key(client, settings, uploads, key):
         assert response.content.decode() == "Uploads are closed today."
     for other in ALL_KEYS:
         if other != key:
-            assert call(client, other, uploads).status_code < 400, other
+            assert call(client, other, uploads).status_code == ALLOWED_STATUS[other], other
 
 
 @pytest.mark.parametrize("key", ALL_KEYS)
@@ -110,3 +122,23 @@ def test_authenticated_users_pass_is_authenticated(client, settings, uploads):
 def test_permissions_apply_on_path_style_urls_too(client, settings, uploads):
     settings.FILEPOND_SERVER_PERMISSION_CLASSES = {"GET_RESTORE": [DenyAll]}
     assert client.get(f"/fp/restore/{uploads['finished']}").status_code == 403
+
+
+def test_without_any_permission_setting_anyone_may_upload(client, settings):
+    # DRF's own default, AllowAny: what a project gets that sets neither
+    # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] nor FILEPOND_SERVER_PERMISSION_CLASSES.
+    del settings.REST_FRAMEWORK
+    response = client.post("/fp/", {"filepond": "{}"}, headers={"Upload-Length": "3"})
+    assert response.status_code == 200
+    assert response.content.decode() in TemporaryUpload.objects.values_list("pk", flat=True)
+
+
+def test_a_class_that_cannot_be_imported_is_named_when_a_request_comes(client, settings, uploads):
+    # manage.py check reports it first (E007); a request that comes anyway says what is wrong.
+    settings.FILEPOND_SERVER_PERMISSION_CLASSES = {"GET_RESTORE": ["tests.no_such.Permission"]}
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"FILEPOND_SERVER_PERMISSION_CLASSES\['GET_RESTORE'\] names "
+        r"'tests.no_such.Permission', which cannot be imported",
+    ):
+        call(client, "GET_RESTORE", uploads)

@@ -196,7 +196,10 @@ def test_a_body_already_parsed_by_middleware_is_still_staged(client, settings, m
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        ('{"a": ' + "[" * 5000 + "]" * 5000 + "}", "The file's metadata is not valid JSON."),
+        (
+            '{"a": ' + "[" * 5000 + "]" * 5000 + "}",
+            "The file's metadata is nested more than 64 levels deep.",
+        ),
         ('{"a": "nul \\u0000 byte"}', "The file's metadata contains a NUL character."),
     ],
 )
@@ -205,6 +208,19 @@ def test_hostile_metadata_is_a_400(client, settings, metadata, message):
     response = client.post("/fp/", {"filepond": [metadata, SimpleUploadedFile("a.txt", b"x")]})
     assert response.status_code == 400
     assert response.content.decode() == message
+
+
+def test_metadata_nested_up_to_the_limit_is_kept(client):
+    at_the_limit = '{"a": ' + "[" * 63 + "]" * 63 + "}"  # 64 levels with the object
+    brackets_in_strings = '{"text": "' + "[" * 100 + "{" * 100 + '\\" [", "n": 1}'
+    for raw in (at_the_limit, brackets_in_strings):
+        response = client.post("/fp/", {"filepond": [raw, SimpleUploadedFile("a.txt", b"x")]})
+        assert response.status_code == 200, response.content
+        upload = TemporaryUpload.objects.get(pk=response.content.decode())
+        assert upload.metadata == json.loads(raw)
+    one_more = '{"a": ' + "[" * 64 + "]" * 64 + "}"
+    response = client.post("/fp/", {"filepond": [one_more, SimpleUploadedFile("a.txt", b"x")]})
+    assert response.status_code == 400
 
 
 @pytest.mark.parametrize("url", ["/fp/", "/fp/process/", "/fp/load/", "/fp/revert/"])

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import os
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from urllib.request import urlopen
 
@@ -16,9 +20,10 @@ from django_filepond_server import api
 from django_filepond_server.exceptions import StorageFailed
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.names import MAX_NAME_BYTES, safe_name
+from django_filepond_server.storage import open_stored
 from django_filepond_server.temporary import get_temporary_area
 from tests.helpers import body_of
-from tests.remote_storage import S3Server, SFTPServer
+from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
 
 pytestmark = [pytest.mark.django_db, pytest.mark.remote_storage]
 
@@ -26,14 +31,36 @@ NAME = "résumé 東京 100%.pdf"
 
 
 @pytest.fixture(scope="session")
-def s3_server():
+def s3_service():
     server = S3Server()
     yield server
-    server.stop()
+    server.stop()  # deletes everything the run wrote
+
+
+_test_numbers = itertools.count()
+
+
+@pytest.fixture
+def s3_server(s3_service):
+    """The S3 server, with a location of this test's own under the run's prefix: names are
+    the same on every run, whatever a persistent bucket already holds."""
+    s3_service.use_location(f"t{next(_test_numbers)}")
+    yield s3_service
+    s3_service.delete_all()
+    assert s3_service.keys() == []
+
+
+def require_sftp() -> None:
+    reason = sftp_unavailable()
+    if reason is not None:
+        if os.environ.get("FILEPOND_REQUIRE_SFTP"):
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def sftp_server():
+    require_sftp()
     server = SFTPServer()
     yield server
     server.stop()
@@ -201,6 +228,7 @@ def test_sftp_wrong_credentials(process, sftp_server, settings, tmp_path):
 
 
 def test_sftp_disk_full(process, settings):
+    require_sftp()
     server = SFTPServer(file_size_limit=64 * 1024)
     try:
         use_storage(settings, server.storage_options())
@@ -229,13 +257,108 @@ def test_load_when_the_backend_is_down_is_a_503(client, process, sftp_server, se
         api.get_stored_upload_file_data(api.get_stored_upload(upload_id))
 
 
+class ErrorHandler(BaseHTTPRequestHandler):
+    """Answers every S3 request with the server's status and an S3 error document."""
+
+    protocol_version = "HTTP/1.1"
+    server: FailingS3
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def answer(self, body: bool) -> None:
+        self.server.requests.append((self.command, self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        document = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Error><Code>{self.server.code}</Code><Message>Injected.</Message></Error>"
+        ).encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(document)))
+        self.end_headers()
+        if body:
+            self.wfile.write(document)
+
+    def do_HEAD(self) -> None:
+        self.answer(body=False)
+
+    def do_GET(self) -> None:
+        self.answer(body=True)
+
+    do_PUT = do_POST = do_DELETE = do_GET
+
+
+class FailingS3(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(("127.0.0.1", 0), ErrorHandler)
+        self.status, self.code = status, code
+        self.requests: list[tuple[str, str]] = []
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def assert_load_is_a_503(client, upload_id: str) -> None:
+    response = client.get(f"/fp/?load={upload_id}")
+    assert response.status_code == 503
+    assert response.content.decode() == (
+        "The server could not read or write the file storage. Try again later."
+    )
+    with pytest.raises(StorageFailed, match="Could not open"):
+        api.get_stored_upload_file_data(api.get_stored_upload(upload_id))
+
+
+def test_load_when_s3_is_unreachable_is_a_503(client, process, s3_server, settings, dead_port):
+    use_storage(settings, s3_server.storage_options())
+    upload_id = process(b"abc")
+    api.store_upload(upload_id, "d/")
+    use_storage(
+        settings,
+        s3_server.storage_options(
+            endpoint_url=f"http://127.0.0.1:{dead_port}", client_config=_fast_fail_config()
+        ),
+    )
+    assert_load_is_a_503(client, upload_id)
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(500, "InternalError"), (503, "SlowDown"), (403, "AccessDenied")],
+)
+def test_load_when_s3_answers_an_error_is_a_503(client, process, s3_server, settings, status, code):
+    use_storage(settings, s3_server.storage_options())
+    upload_id = process(b"abc")
+    api.store_upload(upload_id, "d/")
+    failing = FailingS3(status, code)
+    try:
+        use_storage(
+            settings,
+            s3_server.storage_options(
+                endpoint_url=failing.endpoint, client_config=_fast_fail_config()
+            ),
+        )
+        assert_load_is_a_503(client, upload_id)
+        assert failing.requests, "the load never reached the failing S3"
+    finally:
+        failing.stop()
+
+
 def test_load_of_an_object_gone_from_s3_is_404(client, process, s3_server, settings):
     use_storage(settings, s3_server.storage_options())
     upload_id = process(b"abc")
     stored = api.store_upload(upload_id, "gone/")
-    s3_server.client().delete_object(
-        Bucket=s3_server.bucket, Key=f"filepond-tests/{stored.file.name}"
-    )
+    s3_server.client().delete_object(Bucket=s3_server.bucket, Key=s3_server.key(stored.file.name))
     response = client.get(f"/fp/?load={upload_id}")
     assert response.status_code == 404
 
@@ -303,3 +426,25 @@ def test_long_names_store_and_collide_on_every_backend(start_chunked, patch, any
     finally:
         for stored in (first, second):
             api.delete_stored_upload(stored.upload_id, delete_file=True)
+
+
+def test_stored_files_open_as_streams(process, remote):
+    content = os.urandom(10_000)
+    stored = api.store_upload(process(content, name="r.bin"), "r/")
+    name = stored.file.name
+    # A buffered reader reads through readinto(), as io.open() would.
+    with io.BufferedReader(open_stored(name), 4096) as buffered:
+        assert b"".join(iter(lambda: buffered.read(3000), b"")) == content
+    with open_stored(name) as raw:
+        raw.seek(1000)
+        assert raw.read(10) == content[1000:1010]
+        with pytest.raises(io.UnsupportedOperation):
+            raw.seek(0, io.SEEK_END)
+        if remote.kind == "s3":  # S3's stream is positioned once, before the first read
+            with pytest.raises(io.UnsupportedOperation):
+                raw.seek(0)
+        else:
+            raw.seek(9_990)
+            assert raw.read() == content[9_990:]
+            assert raw.read() == b""
+    open_stored(name).close()  # closing before reading is fine too

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.http import FileResponse
 
@@ -278,3 +280,16 @@ def test_head_answers_carry_no_body(client, process, start_chunked, rf):
         assert response.status_code == status, path
         assert not response.streaming and response.content == b"", path
         assert int(response["Content-Length"]) > 0  # what the GET answer would carry
+
+
+def test_a_file_shorter_than_its_record_ends_the_answer_where_the_bytes_end(
+    client, process, upload_dirs
+):
+    # Someone truncated the stored file: a range answer stops where the bytes do, instead of
+    # waiting for more.
+    upload_id = process(b"0123456789")
+    stored = store_upload(upload_id, "short/")
+    os.truncate(upload_dirs["media"] / stored.file.name, 4)
+    response = client.get(f"/fp/?load={upload_id}", headers={"Range": "bytes=2-8"})
+    assert response.status_code == 206
+    assert body_of(response) == b"23"

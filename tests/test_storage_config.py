@@ -4,13 +4,17 @@ check error that says what to install."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import pickle
 import sys
+import tempfile
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from django_filepond_server.checks import check_settings
+from django_filepond_server.temporary import get_temporary_area
 
 # The same configurations as docs/storage.rst shows.
 EXAMPLES = {
@@ -104,3 +108,22 @@ def test_a_missing_alias_is_reported(settings):
     settings.FILEPOND_SERVER_STORAGE = "s3"
     (message,) = check_settings()
     assert message.id == "django_filepond_server.E002"
+
+
+@pytest.mark.django_db
+def test_without_a_temp_dir_uploads_wait_in_the_system_temp_directory(settings, process):
+    settings.FILEPOND_SERVER_TEMP_DIR = None
+    directory = os.path.join(tempfile.gettempdir(), "django_filepond_server")
+    upload_id = process(b"in /tmp")
+    try:
+        path = get_temporary_area().local_path(upload_id)
+        assert os.path.dirname(path) == directory and os.path.isfile(path)
+    finally:
+        get_temporary_area().delete(upload_id)
+
+
+def test_the_file_fields_storage_pickles_as_the_proxy_not_the_backend():
+    # Pickling the backend would carry its configuration (credentials) along.
+    from django_filepond_server.storage import stored_upload_storage
+
+    assert pickle.loads(pickle.dumps(stored_upload_storage())) is stored_upload_storage()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import struct
 import threading
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from django_filepond_server import api
@@ -213,11 +214,16 @@ EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 class FakeClamd:
     """Reads ``zINSTREAM\\0`` and length-prefixed chunks, answers like clamd."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, unix_path: str | None = None, reply: bytes | None = None) -> None:
+        if unix_path is None:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(unix_path)
         self.sock.listen()
-        self.port = self.sock.getsockname()[1]
+        self.reply = reply  # instead of clamd's answer
         self.received: list[bytes] = []
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -241,7 +247,8 @@ class FakeClamd:
                     data += self.recv_exactly(conn, size)
                 self.received.append(data)
                 found = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE" in data
-                conn.sendall(b"stream: Eicar-Signature FOUND\0" if found else b"stream: OK\0")
+                answer = b"stream: Eicar-Signature FOUND\0" if found else b"stream: OK\0"
+                conn.sendall(answer if self.reply is None else self.reply)
 
     @staticmethod
     def recv_exactly(conn: socket.socket, size: int) -> bytes:
@@ -293,6 +300,70 @@ def test_clamav_down_means_refused(client, settings):
     assert response.content.decode() == (
         "The file could not be checked for viruses; try again later."
     )
+
+
+def test_clamav_over_a_unix_socket(client, settings, tmp_path):
+    server = FakeClamd(unix_path=str(tmp_path / "clamd.ctl"))
+    try:
+        settings.FILEPOND_SERVER_VALIDATORS = ["django_filepond_server.clamav.scan"]
+        settings.FILEPOND_SERVER_CLAMD_ADDRESS = f"unix://{tmp_path / 'clamd.ctl'}"
+        assert post_file(client, b"scanned", "a.txt").status_code == 200
+        assert server.received == [b"scanned"]
+        assert post_file(client, EICAR, "eicar.com").status_code == 422
+    finally:
+        server.close()
+
+
+def test_an_answer_that_is_neither_ok_nor_found_means_refused(client, settings):
+    # Cut short, without clamd's closing NUL, and saying something else.
+    server = FakeClamd(reply=b"stream: Size limit exceeded. ERROR")
+    try:
+        settings.FILEPOND_SERVER_VALIDATORS = ["django_filepond_server.clamav.scan"]
+        settings.FILEPOND_SERVER_CLAMD_ADDRESS = f"tcp://127.0.0.1:{server.port}"
+        response = post_file(client, b"unscanned", "a.txt")
+        assert response.status_code == 422
+        assert response.content.decode() == (
+            "The file could not be checked for viruses; try again later."
+        )
+    finally:
+        server.close()
+
+
+def test_a_clamd_address_of_another_kind_is_a_configuration_error():
+    from django_filepond_server.clamav import instream
+
+    with pytest.raises(ImproperlyConfigured, match="found 'http://clamd:3310'"):
+        instream(io.BytesIO(b"x"), "http://clamd:3310", 1.0)
+
+
+# --- rules given to store_upload -----------------------------------------------------------------
+
+
+def test_rules_with_an_unknown_key_are_a_configuration_error(process):
+    upload_id = process(b"x", name="x.txt")
+    with pytest.raises(ImproperlyConfigured, match=r"rules has unknown keys \['colour'\]"):
+        api.store_upload(upload_id, "r/", rules={"colour": "red"})
+    assert TemporaryUpload.objects.filter(pk=upload_id).exists()
+
+
+def test_rules_given_to_store_upload_can_lift_a_default_restriction(process, settings):
+    upload_id = process(b"plain text", name="notes.txt")
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"default": {"types": ["application/pdf"]}}
+    with pytest.raises(UploadRejected):
+        api.store_upload(upload_id, "r/", rules={})
+    assert api.store_upload(upload_id, "r/", rules={"types": None}).file.name == "r/notes.txt"
+
+
+@pytest.mark.parametrize(
+    ("name", "detected"),
+    [
+        ("photo.jpg", "image/pjpeg"),
+        ("old.bmp", "image/x-ms-bmp"),
+        ("a.zip", "application/x-zip-compressed"),
+    ],
+)
+def test_other_names_of_the_same_type_match_the_extension(name, detected):
+    assert content_matches_extension(name, detected)
 
 
 def test_fetched_files_are_validated_too(client, settings, upload_dirs):

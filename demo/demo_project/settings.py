@@ -18,6 +18,7 @@ SECRET_KEY = "demo-only-not-secret-do-not-deploy"
 DEBUG = os.environ.get("DEMO_DEBUG", "1") != "0"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 INSTALLED_APPS = [
     "django.contrib.auth",

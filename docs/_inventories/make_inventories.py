@@ -1,7 +1,7 @@
-"""Write the intersphinx inventories the docs fall back on when offline.
+"""Write the intersphinx inventories the docs build reads first, so it needs no network.
 
-Django's published inventory is used when the build machine can reach docs.djangoproject.com;
-this smaller one keeps offline builds (CI has no general network) linking to the same pages.
+Django's published inventory is tried only if this smaller one is missing; both link to the
+same pages.
 Django REST framework's documentation is not built with Sphinx and publishes no inventory, so
 its entries are only here. Run ``python docs/_inventories/make_inventories.py`` after editing.
 """

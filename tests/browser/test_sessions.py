@@ -28,11 +28,13 @@ def test_two_files_picked_at_once_by_a_visitor_without_a_session_both_upload(
     # until both arrived, and answering them together, makes sure neither carries a session
     # cookie and that both cookies are set before any PATCH: what happens by chance on a real
     # page whose view did not start a session, made certain.
-    wire.gather("POST", 2)
+    gathering = wire.gather("POST", 2)
     pond.open("/fp/", session=False, chunkUploads=True, chunkSize=MB, chunkRetryDelays=[])
     pond.add(first, second)
 
     items = pond.wait_until_settled(2)
+    # Without the two POSTs really held together the test would prove nothing.
+    assert gathering.held, f"the POSTs were not in flight together: {gathering.timeouts}"
     assert [item["state"] for item in items] == ["processing-complete"] * 2, (
         f"items {items}; exchanges {wire.exchanges}; POST Set-Cookie headers {cookies}"
     )

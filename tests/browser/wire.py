@@ -6,7 +6,6 @@ module-level :data:`wire` that the URLconf's wrapper views write to.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from collections.abc import Callable
@@ -53,18 +52,37 @@ class Fault:
 
 class Gathering:
     """The first ``count`` requests of ``method`` reach the app only once all of them have
-    arrived, and are answered only once the app has handled all of them."""
+    arrived, and are answered only once the app has handled all of them.
+
+    A barrier that times out lets the requests go on (the server must not hang), and the
+    timeout is recorded: a test that relies on the gathering asserts :attr:`held`.
+    """
 
     def __init__(self, method: str, count: int) -> None:
         self.method = method
+        self.count = count
         self.free_places = count
         self.arrived = threading.Barrier(count, timeout=10)
         self.handled = threading.Barrier(count, timeout=10)
+        self.passed = 0  # barrier waits that every request reached in time
+        self.timeouts: list[str] = []
+        self.lock = threading.Lock()
 
-    @staticmethod
-    def wait(barrier: threading.Barrier) -> None:
-        with contextlib.suppress(threading.BrokenBarrierError):  # timed out: go on
+    def wait(self, barrier: threading.Barrier) -> None:
+        stage = "arrived" if barrier is self.arrived else "handled"
+        try:
             barrier.wait()
+        except threading.BrokenBarrierError:
+            with self.lock:
+                self.timeouts.append(f"{stage}: the barrier broke before {self.count} requests met")
+        else:
+            with self.lock:
+                self.passed += 1
+
+    @property
+    def held(self) -> bool:
+        """Whether all ``count`` requests were in flight together and answered together."""
+        return not self.timeouts and self.passed == 2 * self.count
 
 
 @dataclass
@@ -80,11 +98,12 @@ class Wire:
             self.faults.clear()
             self.gathering = None
 
-    def gather(self, method: str, count: int) -> None:
+    def gather(self, method: str, count: int) -> Gathering:
         """Make the next ``count`` ``method`` requests surely in flight at once (each sent
         before any was answered) and answered together, whatever the timing of the browser
-        and the server."""
+        and the server. Assert the returned gathering's ``held`` afterwards."""
         self.gathering = Gathering(method, count)
+        return self.gathering
 
     def join_gathering(self, request: HttpRequest) -> Gathering | None:
         with self.lock:
