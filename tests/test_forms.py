@@ -769,3 +769,29 @@ def test_load_of_a_signed_source_follows_the_load_permissions(
         "GET_LOAD": ["rest_framework.permissions.IsAdminUser"]
     }
     assert client.get("/fp/", {"load": source}).status_code == 403
+
+
+# --- other transports ---------------------------------------------------------------------
+
+
+def test_a_field_sends_files_through_the_transport_it_names(visitor: Any, monkeypatch: Any) -> None:
+    from django_filepond_server.forms import widgets
+
+    monkeypatch.setitem(widgets.TRANSPORTS, "pigeon", lambda: ["pigeon/coop.js"])
+
+    class PigeonForm(FilePondForm):
+        plain = FilePondField(required=False)
+        carried = FilePondField(required=False, transport="pigeon")
+
+    form = PigeonForm(request=visitor())
+    rendered = str(form)
+    assert config_of(rendered, "carried")["transport"] == "pigeon"
+    assert config_of(rendered, "plain")["transport"] is None
+    scripts = [str(script) for script in form.media._js]
+    # The transport registers itself before the widget's script sets the ponds up.
+    assert scripts.index("pigeon/coop.js") < scripts.index(widgets.WIDGET_SCRIPT)
+
+
+def test_an_unknown_transport_is_refused_at_once() -> None:
+    with pytest.raises(ImproperlyConfigured, match="transport='pigeon' is not a way"):
+        FilePondField(transport="pigeon")

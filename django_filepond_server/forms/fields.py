@@ -20,7 +20,11 @@ from django_filepond_server.forms.checking import (
     check_submitted,
     submitted_values,
 )
-from django_filepond_server.forms.widgets import FilePondMultipleWidget, FilePondWidget
+from django_filepond_server.forms.widgets import (
+    TRANSPORTS,
+    FilePondMultipleWidget,
+    FilePondWidget,
+)
 from django_filepond_server.local_files import (
     is_model_file_source,
     read_model_file_source,
@@ -66,9 +70,16 @@ class FilePondFieldMixin(forms.Field):
         match_extension: bool | None = None,
         options: Mapping[str, Any] | None = None,
         delete_removed: bool = False,
+        transport: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if transport is not None and transport not in TRANSPORTS:
+            raise ImproperlyConfigured(
+                f"transport={transport!r} is not a way this app sends files; the ways are: "
+                f"{', '.join(sorted(TRANSPORTS)) or 'none besides FilePond’s own'}."
+            )
+        self.widget.transport = transport
         self.field_rules = FieldRules(
             rules,
             max_size=max_size,

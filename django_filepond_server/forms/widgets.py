@@ -4,7 +4,7 @@ turns it into FilePond."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django import forms
@@ -25,6 +25,12 @@ from django_filepond_server.conf import conf
 WIDGET_SCRIPT = "django_filepond_server/filepond-widget.js"
 #: Its style sheet: the widget's width in the admin's rows, the busy message.
 WIDGET_STYLE = "django_filepond_server/filepond-widget.css"
+
+#: Other ways to send a file than FilePond's own process and PATCH requests: a field's
+#: ``transport`` names one, and this maps the name to the scripts its pages load (before
+#: the widget's script) to register it as ``window.DjangoFilePond.transports[name]``.
+TRANSPORTS: dict[str, Callable[[], list[Any]]] = {}
+
 
 #: Django language codes -> FilePond 4.32 locale modules (``filepond/locale/<name>.js``).
 #: English is FilePond's own default, so it loads nothing.
@@ -160,6 +166,9 @@ class FilePondWidget(forms.Widget):
     ) -> None:
         super().__init__(attrs)
         self.options: dict[str, Any] = dict(options or {})
+        #: How files are sent: ``None`` for FilePond's own requests, else a key of
+        #: :data:`TRANSPORTS`. Set by the field.
+        self.transport: str | None = None
         #: Set by the field when it is bound to a form: the request the page is for.
         self.request: Any = None
         #: Set by the field: the options its rules give (types, size, number of files).
@@ -169,8 +178,17 @@ class FilePondWidget(forms.Widget):
     def media(self) -> forms.Media:
         return forms.Media(
             css={"all": [*(_style(entry) for entry in conf.WIDGET_CSS), WIDGET_STYLE]},
-            js=[*(_script(entry) for entry in conf.WIDGET_JS), WIDGET_SCRIPT],
+            js=[
+                *(_script(entry) for entry in conf.WIDGET_JS),
+                *(_script(entry) for entry in self.transport_scripts()),
+                WIDGET_SCRIPT,
+            ],
         )
+
+    def transport_scripts(self) -> list[Any]:
+        if self.transport is None:
+            return []
+        return TRANSPORTS[self.transport]()
 
     def use_required_attribute(self, initial: Any) -> bool:
         # FilePond would put `required` on its browse input, which stays empty after
@@ -211,7 +229,11 @@ class FilePondWidget(forms.Widget):
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
         files = list(value) if isinstance(value, list) else []
-        config = {"locale": locale_url(), "options": self.filepond_options(files)}
+        config = {
+            "locale": locale_url(),
+            "transport": self.transport,
+            "options": self.filepond_options(files),
+        }
         context["widget"].update(
             {
                 "multiple": self.multiple,

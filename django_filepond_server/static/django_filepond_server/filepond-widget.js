@@ -5,6 +5,10 @@
   'use strict';
 
   const SELECTOR = 'input[type="file"][data-filepond]';
+  // Other ways to send files (a field's `transport`) register here, in scripts of this
+  // package loaded before this one: name -> (config, options) => FilePond server.process.
+  const registry = (window.DjangoFilePond = window.DjangoFilePond || {});
+  registry.transports = registry.transports || {};
   // FilePond's validation plugins, when the page loads them, check types and sizes before
   // anything is sent; the server checks them again in any case.
   const PLUGINS = [
@@ -39,6 +43,11 @@
     const options = { ...labels, ...config.options };
     const server = { ...options.server };
     server.process = { onerror: serverMessage, ...server.process };
+    if (config.transport) {
+      const transport = registry.transports[config.transport];
+      if (!transport) throw new Error(`No FilePond transport "${config.transport}" is loaded.`);
+      server.process = transport(config, options);
+    }
     server.patch = { onerror: serverMessage, ...server.patch };
     // A stored (local) file removed in the pond is detached when the form is saved, never
     // deleted right away: answer FilePond's remove here instead of sending a revert.
