@@ -126,8 +126,15 @@ def _check_claimed(upload: TemporaryUpload) -> None:
     claim = upload.checking_since
     try:
         rejection = run_checks(upload, lambda: area.open(upload.upload_id))
-    except FileNotFoundError:
-        raise missing(upload) from None
+    except BaseException as exc:
+        # Unfinished checks are no outcome: release them, so a retry runs them again.
+        TemporaryUpload.objects.filter(pk=upload.upload_id, checking_since=claim).update(
+            checking_since=None
+        )
+        upload.checking_since = None
+        if isinstance(exc, FileNotFoundError):
+            raise missing(upload) from None
+        raise
     outcome: dict[str, Any] = {
         "checking_since": None,
         "detected_type": upload.detected_type,

@@ -385,3 +385,27 @@ def test_fetched_files_are_validated_too(client, settings, upload_dirs):
         assert body_of(response).startswith(b"%PDF")
     finally:
         remote.stop()
+
+
+def test_a_validator_that_crashes_leaves_the_last_chunk_to_be_retried(
+    client, start_chunked, patch, settings
+):
+    """An unexpected error in a validator is a 500 with no outcome: FilePond's retry of the
+    last chunk runs the checks again, and then they pass."""
+    calls = []
+
+    def flaky(upload, f):
+        calls.append(upload.upload_id)
+        if len(calls) == 1:
+            raise RuntimeError("scanner crashed")
+
+    settings.FILEPOND_SERVER_VALIDATORS = [flaky]
+    client.raise_request_exception = False
+    upload_id = start_chunked(6)
+    assert patch(upload_id, b"abc", 0, 6).status_code == 204
+    assert patch(upload_id, b"def", 3, 6).status_code == 500
+    upload = TemporaryUpload.objects.get(pk=upload_id)
+    assert (upload.complete, upload.checking_since) == (False, None)
+    assert patch(upload_id, b"def", 3, 6).status_code == 204
+    assert calls == [upload_id, upload_id]
+    assert TemporaryUpload.objects.get(pk=upload_id).complete
