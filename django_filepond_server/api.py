@@ -193,11 +193,11 @@ def _put(upload: TemporaryUpload, storage: Storage, name: str) -> str:
             return storage.save(name, File(f, name=name))
     except BaseException as exc:
         # A backend may leave a partial file behind; the name was free, so it is ours.
-        _undo(storage, name, exc)
+        undo_write(storage, name, exc)
         raise
 
 
-def _undo(storage: Storage, name: str, error: BaseException) -> None:
+def undo_write(storage: Storage, name: str, error: BaseException) -> None:
     """Delete a file an all-or-nothing store wrote before ``error``. If that fails too, the
     file is left behind: say so in the log and in a note on ``error`` (which propagates)."""
     try:
@@ -303,7 +303,7 @@ def _promote(
             transaction.on_commit(lambda: delete_bytes(area, upload_id))
     except BaseException as exc:
         if saved is not None:
-            _undo(storage, saved, exc)
+            undo_write(storage, saved, exc)
         raise
     return result
 
@@ -449,6 +449,6 @@ def store_submitted_uploads(
                 )
     except BaseException as exc:
         for done in stored:
-            _undo(storage, str(done.file.name), exc)
+            undo_write(storage, str(done.file.name), exc)
         raise
     return stored

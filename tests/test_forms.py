@@ -248,6 +248,31 @@ def test_a_failed_model_save_leaves_no_file(
     assert set(TemporaryUpload.objects.values_list("pk", flat=True)) == {cover, doc}
 
 
+def test_a_file_a_failed_save_cannot_remove_is_reported(
+    visitor: Any, process: Any, memory: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    cover = process(tiny_png(), "cover.png")
+    form = album_form(visitor(), {"title": "Trip", "cover": [cover]})
+    assert form.is_valid(), form.errors
+
+    def refuse(**kwargs: Any) -> None:
+        raise IntegrityError("the database refused the row")
+
+    def cannot_delete(name: str) -> None:
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(memory, "delete", cannot_delete)
+    pre_save.connect(refuse, sender=Album)
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            form.save()
+    finally:
+        pre_save.disconnect(refuse, sender=Album)
+    (note,) = caught.value.__notes__
+    assert "'covers/cover.png'" in note and "left behind" in note
+    assert note in caplog.text
+
+
 def test_save_commit_false_stores_in_save_m2m(visitor: Any, process: Any, memory: Any) -> None:
     cover = process(tiny_png(), "cover.png")
     doc = process(PDF, "one.pdf")

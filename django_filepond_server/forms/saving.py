@@ -10,6 +10,7 @@ anything fails, the files written so far are deleted again and the temporary upl
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -17,9 +18,11 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.files.storage import Storage
 from django.db import models, transaction
 
-from django_filepond_server.api import save_upload, store_upload
+from django_filepond_server.api import save_upload, store_upload, undo_write
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from django_filepond_server.storage import get_permanent_storage
+
+logger = logging.getLogger(__name__)
 
 
 class Saving:
@@ -30,10 +33,11 @@ class Saving:
         self.written: list[tuple[Storage, str]] = []
         self.replaced: list[tuple[Storage, str]] = []
 
-    def undo(self) -> None:
+    def undo(self, error: BaseException) -> None:
+        """Delete what was written before ``error``; a file that cannot be deleted is
+        logged and noted on ``error`` (see :func:`~django_filepond_server.api.undo_write`)."""
         for storage, name in reversed(self.written):
-            with contextlib.suppress(Exception):  # the original error matters more
-                storage.delete(name)
+            undo_write(storage, name, error)
 
 
 @contextlib.contextmanager
@@ -48,15 +52,17 @@ def all_or_nothing(current: Saving | None = None) -> Iterator[Saving]:
             yield saving
             for storage, name in saving.replaced:
                 transaction.on_commit(_deleter(storage, name))
-    except BaseException:
-        saving.undo()
+    except BaseException as exc:
+        saving.undo(exc)
         raise
 
 
 def _deleter(storage: Storage, name: str) -> Callable[[], None]:
     def delete() -> None:
-        with contextlib.suppress(Exception):  # committed: a leftover file is harmless
+        try:
             storage.delete(name)
+        except Exception:  # committed: the save stands, the old file is left over
+            logger.warning("Could not delete the replaced file %r", name, exc_info=True)
 
     return delete
 
