@@ -609,3 +609,29 @@ def test_authentication_and_throttles_by_tus_key(
     assert client.head(url, Authorization=basic).status_code == 200
     assert client.head(url, Authorization=basic).status_code == 200
     assert client.head(url, Authorization=basic).status_code == 429
+
+
+# --- the form field's transport ---------------------------------------------------------------
+
+
+def test_a_field_with_the_tus_transport_loads_tus_js_client_first(rf: Any, settings: Any) -> None:
+    from django_filepond_server.forms import FilePondField, FilePondForm
+    from django_filepond_server.forms.widgets import TUS_SCRIPT, WIDGET_SCRIPT
+
+    pinned = {
+        "src": "https://cdn.jsdelivr.net/npm/tus-js-client@4.3.1/dist/tus.min.js",
+        "integrity": "sha384-x",
+        "crossorigin": "anonymous",
+    }
+    settings.FILEPOND_SERVER_TUS_CLIENT_JS = [pinned]
+
+    class TusForm(FilePondForm):
+        document = FilePondField(transport="tus")
+
+    request = rf.get("/")
+    request.session = {}
+    form = TusForm(request=request)
+    *_filepond, client, transport, widget = form.media.render_js()
+    assert pinned["src"] in client and 'integrity="sha384-x"' in client
+    assert TUS_SCRIPT in transport and WIDGET_SCRIPT in widget
+    assert '"transport":"tus"' in str(form).replace("&quot;", '"')

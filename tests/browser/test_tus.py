@@ -1,0 +1,158 @@
+"""tus in Chromium: FilePond with the package's tus transport (a form field with
+``transport="tus"``), Uppy's Dashboard with its tus plugin, and an upload that survives a page
+reload. tus-js-client and Uppy come from demo/node_modules."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from django_filepond_server.models import StoredUpload, TemporaryUpload
+from tests.browser.forms_support import FormPage
+from tests.browser.support import TIMEOUT_MS, sha256, stored_bytes, temporary_bytes
+from tests.browser.tus_pages import CHUNK_SIZE
+from tests.browser.wire import wire
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+MB = 1_000_000
+
+
+@pytest.fixture
+def tus_site(settings: Any, transactional_db: None, live_server: Any) -> Iterator[str]:
+    settings.ROOT_URLCONF = "tests.browser.tus_pages"
+    wire.reset()
+    yield str(live_server.url)
+    wire.reset()
+
+
+@pytest.fixture
+def context(browser: Any, tus_site: str) -> Iterator[Any]:
+    ctx = browser.new_context(base_url=tus_site, viewport={"width": 900, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return context.new_page()
+
+
+def sample(tmp_path: Path, name: str, size: int) -> tuple[Path, bytes]:
+    data = random.Random(name).randbytes(size)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, data
+
+
+def tus_log() -> list[tuple[str, int | None, int]]:
+    """``(method, offset, status)`` of what reached the tus endpoints; a HEAD's offset is the
+    one the server answered."""
+    return [
+        (e.method, e.offset, e.status)
+        for e in wire.exchanges
+        if e.path.startswith("/fp/tus/") and e.method != "OPTIONS"
+    ]
+
+
+def submit(page: Any) -> dict[str, Any]:
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    return json.loads(page.inner_text("body"))  # type: ignore[no-any-return]
+
+
+def test_filepond_sends_files_through_the_tus_transport(page: Any, tmp_path: Path) -> None:
+    path, data = sample(tmp_path, "report.bin", 5 * MB)
+    form = FormPage(page).goto("/document/", ponds=1)
+    form.add("document", path)
+    (item,) = form.wait_for_states("document", "processing-complete")
+    upload = TemporaryUpload.objects.get(pk=item["serverId"])
+    assert item["hidden"] == upload.upload_id
+    assert (upload.file_name, upload.field_name, upload.complete) == (
+        "report.bin",
+        "document",
+        True,
+    )
+    assert tus_log() == [
+        ("POST", None, 201),
+        ("PATCH", 0, 204),
+        ("PATCH", CHUNK_SIZE, 204),
+        ("PATCH", 2 * CHUNK_SIZE, 204),
+    ]
+    stored = StoredUpload.objects.get(pk=submit(page)["stored"])
+    assert stored.original_name == "report.bin"
+    assert sha256(stored_bytes(stored)) == sha256(data)
+
+
+def test_a_refusal_shows_the_servers_sentence(page: Any, tmp_path: Path, settings: Any) -> None:
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"document": {"extensions": [".pdf"]}}
+    path, _data = sample(tmp_path, "notes.exe", 1000)
+    form = FormPage(page).goto("/document/", ponds=1)
+    form.add("document", path)
+    (item,) = form.wait_for_states("document", "processing-error")
+    assert item["status"] == "Files ending in .exe are not accepted here; allowed: .pdf."
+    assert TemporaryUpload.objects.count() == 0
+
+
+def test_uppy_dashboard_uploads_with_its_tus_plugin(page: Any, tmp_path: Path) -> None:
+    path, data = sample(tmp_path, "uppy photo.bin", 2 * MB + 5)
+    page.goto("/uppy/")
+    page.locator("input.uppy-Dashboard-input").first.set_input_files(str(path))
+    page.wait_for_function("() => window.uppyResult !== undefined")
+    result = page.evaluate("window.uppyResult")
+    assert result["failed"] == []
+    (done,) = result["successful"]
+    upload = TemporaryUpload.objects.get(pk=done["url"].rstrip("/").rsplit("/", 1)[1])
+    assert upload.complete and upload.file_name == "uppy photo.bin"
+    assert sha256(temporary_bytes(upload.upload_id)) == sha256(data)
+    assert [(m, o) for m, o, _s in tus_log()] == [
+        ("POST", None),
+        ("PATCH", 0),
+        ("PATCH", MB),
+        ("PATCH", 2 * MB),
+    ]
+    # What else Uppy sent stays with the upload.
+    assert upload.metadata["name"] == "uppy photo.bin"
+
+
+def test_an_upload_continues_after_a_reload(page: Any, tmp_path: Path) -> None:
+    path, data = sample(tmp_path, "video.bin", 20 * MB)
+    passed = []
+
+    def cut_after_four_chunks(route: Any) -> None:
+        if route.request.method == "PATCH":
+            if len(passed) == 4:
+                route.abort("connectionreset")  # the network goes away mid-upload
+                return
+            passed.append(route.request.headers.get("upload-offset"))
+        route.continue_()
+
+    page.route("**/fp/tus/**", cut_after_four_chunks)
+    form = FormPage(page).goto("/document/", ponds=1)
+    form.add("document", path)
+    form.wait_for_states("document", "processing-error")
+    (upload,) = TemporaryUpload.objects.all()
+    assert upload.received == 4 * CHUNK_SIZE and not upload.complete
+    before_reload = len(tus_log())
+
+    page.unroute("**/fp/tus/**")
+    page.reload()
+    form.wait_for_ponds(1)
+    form.add("document", path)  # the same file, picked again
+    (item,) = form.wait_for_states("document", "processing-complete")
+    assert item["serverId"] == upload.upload_id
+
+    after = tus_log()[before_reload:]
+    # No new upload: the server said where it stood, and the bytes went on from there.
+    assert after[0] == ("HEAD", 4 * CHUNK_SIZE, 200)
+    assert after[1] == ("PATCH", 4 * CHUNK_SIZE, 204)
+    assert [e for e in after if e[0] == "POST"] == []
+    assert [o for m, o, _s in after if m == "PATCH"] == list(range(8 * MB, 20 * MB, CHUNK_SIZE))
+    stored = StoredUpload.objects.get(pk=submit(page)["stored"])
+    assert sha256(stored_bytes(stored)) == sha256(data)
