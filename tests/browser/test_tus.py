@@ -14,7 +14,12 @@ import pytest
 
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from tests.browser.forms_support import FormPage
-from tests.browser.support import TIMEOUT_MS, sha256, stored_bytes, temporary_bytes
+from tests.browser.support import (
+    TIMEOUT_MS,
+    sha256,
+    stored_bytes,
+    temporary_bytes,
+)
 from tests.browser.tus_pages import CHUNK_SIZE
 from tests.browser.wire import wire
 
@@ -117,8 +122,52 @@ def test_uppy_dashboard_uploads_with_its_tus_plugin(page: Any, tmp_path: Path) -
         ("PATCH", MB),
         ("PATCH", 2 * MB),
     ]
-    # What else Uppy sent stays with the upload.
+    # The field named in Uppy's meta chose the rules; what else Uppy sent stays.
+    assert upload.field_name == "attachments"
     assert upload.metadata["name"] == "uppy photo.bin"
+
+
+def test_filepond_with_the_transport_in_plain_javascript(page: Any, tmp_path: Path) -> None:
+    path, data = sample(tmp_path, "plain.bin", 2 * MB + 1)
+    page.goto("/plain/")
+    page.set_input_files(".filepond--browser", str(path))
+    page.wait_for_function(
+        "() => window.pond.getFiles().length === 1 && window.pond.getFiles()[0].serverId"
+    )
+    upload_id = page.evaluate("window.pond.getFiles()[0].serverId")
+    upload = TemporaryUpload.objects.get(pk=upload_id)
+    assert upload.complete and upload.field_name == "filepond"
+    assert sha256(temporary_bytes(upload_id)) == sha256(data)
+    assert [o for m, o, _s in tus_log() if m == "PATCH"] == [0, MB, 2 * MB]
+
+
+def test_cancelling_in_the_pond_removes_the_upload(page: Any, tmp_path: Path) -> None:
+    path, _data = sample(tmp_path, "cancel.bin", 6 * MB)
+    held = []
+
+    def hold_the_second_chunk(route: Any) -> None:
+        if route.request.method == "PATCH" and route.request.headers.get("upload-offset") != "0":
+            held.append(route)  # never answered: the upload is under way when cancelled
+            return
+        route.continue_()
+
+    page.route("**/fp/tus/**", hold_the_second_chunk)
+    form = FormPage(page).goto("/document/", ponds=1)
+    form.add("document", path)
+    # Route handlers run while Playwright waits, so wait in the page, not in time.sleep.
+    for _ in range(400):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held and TemporaryUpload.objects.get().received == CHUNK_SIZE
+    page.click(".filepond--action-abort-item-processing")
+    page.wait_for_function("() => !document.querySelector('.filepond--item')")
+    for _ in range(400):
+        if any(m == "DELETE" for m, _o, _s in tus_log()):
+            break
+        page.wait_for_timeout(50)
+    assert tus_log() == [("POST", None, 201), ("PATCH", 0, 204), ("DELETE", None, 204)]
+    assert not TemporaryUpload.objects.exists()
 
 
 def test_an_upload_continues_after_a_reload(page: Any, tmp_path: Path) -> None:

@@ -51,8 +51,16 @@ def document(request: HttpRequest) -> HttpResponse:
 
 
 def uppy(request: HttpRequest) -> HttpResponse:
+    return _page(request, "uppy.html")
+
+
+def plain(request: HttpRequest) -> HttpResponse:
+    return _page(request, "plain.html")
+
+
+def _page(request: HttpRequest, name: str) -> HttpResponse:
     owner_of(request, create=True)  # the visitor's uploads belong to this session
-    template = _engine.get_template("uppy.html")
+    template = _engine.get_template(name)
     return HttpResponse(template.render(Context({"csrf_token": get_token(request)})))
 
 
@@ -102,6 +110,7 @@ def _recorded(patterns: list[Any]) -> list[Any]:
 urlpatterns = [
     path("document/", document, name="document"),
     path("uppy/", uppy, name="uppy"),
+    path("plain/", plain, name="plain"),
     path("tus-assets/<str:name>", asset, name="tus-asset"),
     path(
         "fp/",
