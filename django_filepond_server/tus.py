@@ -176,7 +176,7 @@ def encode_metadata(metadata: dict[str, str]) -> str:
     )
 
 
-_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*", re.ASCII)
 
 
 def media_type(value: str) -> str:

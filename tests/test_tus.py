@@ -13,8 +13,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
+from rest_framework.throttling import UserRateThrottle
 
 from django_filepond_server import api
 from django_filepond_server.models import TemporaryUpload, UploadPart
@@ -193,6 +195,15 @@ def test_a_wrong_offset_answers_409_and_changes_nothing(tus: Tus, area: str) -> 
         assert list(UploadPart.objects.values_list("offset", "length")) == [(0, 4000)]
 
 
+def test_a_patch_may_be_larger_than_filepond_chunks(tus: Tus, settings: Any, area: str) -> None:
+    """FILEPOND_SERVER_MAX_CHUNK_SIZE bounds FilePond's chunks; a tus PATCH may carry the
+    rest of the upload (tus-js-client's default is one request for the whole file)."""
+    settings.FILEPOND_SERVER_MAX_CHUNK_SIZE = 1000
+    url = tus.new()
+    assert tus.patch(url, DATA, 0).status_code == 204
+    assert bytes_of(upload_of(url)) == DATA
+
+
 def test_a_patch_without_the_chunk_content_type_answers_415(tus: Tus) -> None:
     url = tus.new()
     response = tus.patch(url, DATA[:10], 0, **{"Content-Type": "application/octet-stream"})
@@ -268,11 +279,13 @@ def test_bad_metadata_answers_400(tus: Tus, header: str, message: str) -> None:
 
 
 def test_a_name_is_cleaned_and_bounded_and_a_bad_type_ignored(tus: Tus) -> None:
-    url = tus.new(name="../../etc/\u202epasswd" + "é" * 300, filetype="text/html; x=<y>")
+    url = tus.new(name="../../etc/\u202epasswd" + "é" * 300, filetype="tëxt/plain")
     upload = upload_of(url)
     assert "/" not in upload.file_name and "\u202e" not in upload.file_name
     assert len(upload.file_name.encode()) <= 247
     assert upload.content_type == "application/octet-stream"  # guessed from the name
+    other = upload_of(tus.new(name="a.txt", filetype="text/html; x=<y>"))
+    assert other.content_type == "text/plain"
 
 
 def test_the_field_rules_apply_at_creation(tus: Tus, settings: Any) -> None:
@@ -575,6 +588,10 @@ def test_each_tus_method_has_its_own_permission_classes(tus: Tus, settings: Any)
     assert TemporaryUpload.objects.count() == 1
 
 
+class TwoPerMinute(UserRateThrottle):
+    rate = "2/min"
+
+
 def test_authentication_and_throttles_by_tus_key(
     tus: Tus, settings: Any, django_user_model: Any
 ) -> None:
@@ -587,15 +604,7 @@ def test_authentication_and_throttles_by_tus_key(
         key: ["rest_framework.permissions.IsAuthenticated"]
         for key in ("POST_TUS", "HEAD_TUS", "PATCH_TUS")
     }
-    settings.FILEPOND_SERVER_THROTTLE_CLASSES = {
-        "HEAD_TUS": ["rest_framework.throttling.UserRateThrottle"]
-    }
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"user": "2/min"},
-    }
-    from django.core.cache import cache
-
+    settings.FILEPOND_SERVER_THROTTLE_CLASSES = {"HEAD_TUS": [TwoPerMinute]}
     cache.clear()
     basic = "Basic " + b64(b"ada:pw")
     client = Tus(Client())  # no cookies: the header says who it is
