@@ -256,6 +256,12 @@ def test_metadata_is_decoded_and_kept(tus: Tus) -> None:
     echoed = tus.head(url)["Upload-Metadata"].split(",")
     assert f"caption {b64('Über'.encode())}" in echoed
     assert f"filename {b64('Résumé 2026.pdf'.encode())}" in echoed
+    # Without any: the name every unnamed upload gets, and the field the rules came from.
+    bare = tus.create(5)
+    assert (
+        tus.head(bare["Location"])["Upload-Metadata"]
+        == f"filename {b64(b'file')},fieldname {b64(b'filepond')}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -144,3 +144,29 @@ def test_tus_py_client(live_server: Any, service: str, tmp_path: Path) -> None:
     assert upload.complete and upload.field_name == "reports"
     assert upload.file_name == "py upload.bin" and upload.metadata == {"team": "α"}
     assert sha256(held(upload)) == sha256(path.read_bytes())
+
+
+def test_a_body_without_content_length_answers_411(live_server: Any) -> None:
+    """WSGI hands a view no body without Content-Length: a streamed chunk is refused, never
+    taken for an empty one."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    conn = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=30)
+    try:
+        conn.request(
+            "PATCH",
+            "/fp/tus/aaaaaaaaaaaaaaaaaaaaaa",
+            body=iter([b"abc"]),
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": "0",
+                "Content-Type": "application/offset+octet-stream",
+            },
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        assert response.status == 411
+        assert response.read() == b"A tus request with a body needs Content-Length."
+    finally:
+        conn.close()
