@@ -451,12 +451,15 @@ def receive_chunk(
     _check_chunk(upload, offset, upload_length, content_length, exact)
     if not upload.complete and upload.checking_since is None:
         area = area_for(upload)
-        chunk = (offset, content_length, file_name, read)
         if isinstance(area, LocalTemporaryArea):
-            claimed = _receive_in_place(area, upload, *chunk, exact=exact, check=check)
+            claimed = _receive_in_place(
+                area, upload, offset, content_length, file_name, read, exact=exact, check=check
+            )
         else:
             assert isinstance(area, StorageTemporaryArea)
-            claimed = _receive_as_part(area, upload, *chunk, exact=exact, check=check)
+            claimed = _receive_as_part(
+                area, upload, offset, content_length, file_name, read, exact=exact, check=check
+            )
         if claimed:
             _check_claimed(upload)
             return upload
