@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 from rest_framework.throttling import UserRateThrottle
 
 from django_filepond_server import api
 from django_filepond_server.models import TemporaryUpload, UploadPart
-from django_filepond_server.temporary import area_for
+from django_filepond_server.temporary import StorageTemporaryArea, area_for
 from tests.helpers import NOT_FOUND_WITHOUT_SESSION, tiny_png
 
 pytestmark = pytest.mark.django_db
@@ -322,6 +323,28 @@ def test_the_field_rules_and_validators_apply_at_completion(tus: Tus, settings: 
     assert "Files of type text/plain are not accepted here." in str(response.content.decode())
     assert tus.head(url).status_code == 415
     assert not area_for(upload_of(url)).exists(upload_of(url).upload_id)
+
+
+def refuse_eicar(upload: TemporaryUpload, f: Any) -> None:
+    if b"EICAR" in f.read():
+        raise ValidationError("This file carries a test virus.")
+
+
+def test_the_validators_run_when_the_last_byte_arrives(tus: Tus, settings: Any, area: str) -> None:
+    settings.FILEPOND_SERVER_VALIDATORS = [refuse_eicar]
+    body = b"harmless text\n" * 100 + b"EICAR\n"
+    url = tus.new(len(body), name="x.txt")
+    assert tus.patch(url, body[:700], 0).status_code == 204  # not checked before the end
+    response = tus.patch(url, body[700:], 700)
+    assert response.status_code == 422
+    assert response.content == b"This file carries a test virus."
+    upload = upload_of(url)
+    assert not upload.complete and upload.rejected == "This file carries a test virus."
+    held = area_for(upload)
+    if isinstance(held, StorageTemporaryArea):
+        assert held.names(upload.upload_id) == []  # the part rows go with the row, later
+    else:
+        assert not held.exists(upload.upload_id)
 
 
 def test_the_owner_limits_apply(tus: Tus, settings: Any) -> None:
