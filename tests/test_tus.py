@@ -8,6 +8,7 @@ import base64
 import hashlib
 import secrets
 import zlib
+from collections.abc import Iterator
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,6 +24,7 @@ from django_filepond_server import api
 from django_filepond_server.models import TemporaryUpload, UploadPart
 from django_filepond_server.temporary import StorageTemporaryArea, area_for
 from tests.helpers import NOT_FOUND_WITHOUT_SESSION, tiny_png
+from tests.test_temporary_storage import _empty as empty_prefix
 
 pytestmark = pytest.mark.django_db
 
@@ -83,15 +85,18 @@ def tus(client: Client) -> Tus:
 
 
 @pytest.fixture(params=["local", "s3"])
-def area(request: Any, settings: Any) -> str:
-    """Each test of the receiving path runs on the local area and on S3."""
-    if request.param == "s3":
-        pytest.importorskip("boto3")
-        s3 = request.getfixturevalue("s3_server")
-        options = s3.storage_options(location=f"fp-tus-{secrets.token_hex(4)}")
-        settings.STORAGES = {**settings.STORAGES, "tus-tmp": options}
-        settings.FILEPOND_SERVER_TEMP_STORAGE = "tus-tmp"
-    return str(request.param)
+def area(request: Any, settings: Any) -> Iterator[str]:
+    """Each test of the receiving path runs on the local area and on S3, under a prefix of
+    its own that is emptied afterwards."""
+    if request.param == "local":
+        yield "local"
+        return
+    s3 = request.getfixturevalue("s3_server")
+    options = s3.storage_options(location=f"fp-tus-{secrets.token_hex(4)}")
+    settings.STORAGES = {**settings.STORAGES, "tus-tmp": options}
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "tus-tmp"
+    yield "s3"
+    empty_prefix(options)
 
 
 def upload_of(url: str) -> TemporaryUpload:
