@@ -343,6 +343,7 @@ def test_the_validators_run_when_the_last_byte_arrives(tus: Tus, settings: Any, 
     response = tus.patch(url, body[700:], 700)
     assert response.status_code == 422
     assert response.content == b"This file carries a test virus."
+    assert tus.head(url).status_code == 422
     upload = upload_of(url)
     assert not upload.complete and upload.rejected == "This file carries a test virus."
     held = area_for(upload)
