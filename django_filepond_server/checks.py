@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -171,6 +172,19 @@ class Ids:
         "temporary area.",
         "Give the temporary area a bucket or a location (prefix) of its own.",
     )
+    TUS_CLIENT_JS = (
+        "E029",
+        "FILEPOND_SERVER_TUS_CLIENT_JS should list script URLs or static paths, or dicts of "
+        "<script> attributes with a 'src'; found {value!r}.",
+        None,
+    )
+    TUS_CORS_ORIGINS = (
+        "E030",
+        "FILEPOND_SERVER_TUS_CORS_ORIGINS should list origins such as "
+        "'https://app.example.com' (scheme, host and optional port, nothing after); found "
+        "{value!r}.",
+        None,
+    )
     SHARED_AREA_ON_SQLITE = (
         "W005",
         "FILEPOND_SERVER_TEMP_STORAGE shares the temporary area between app servers, but the "
@@ -272,7 +286,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_fetch())
     errors.extend(_check_lifecycle())
     errors.extend(_check_widget())
+    errors.extend(_check_tus_origins())
     return errors
+
+
+_ORIGIN = re.compile(r"https?://[^/?#\s]+")
+
+
+def _check_tus_origins() -> list[CheckMessage]:
+    value = _setting("FILEPOND_SERVER_TUS_CORS_ORIGINS")
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [_message(Error, Ids.TUS_CORS_ORIGINS, value=value)]
+    return [
+        _message(Error, Ids.TUS_CORS_ORIGINS, value=item)
+        for item in value
+        if not (isinstance(item, str) and _ORIGIN.fullmatch(item))
+    ]
 
 
 def _check_widget() -> list[CheckMessage]:
@@ -280,6 +309,7 @@ def _check_widget() -> list[CheckMessage]:
     for name, entry, key in (
         ("FILEPOND_SERVER_WIDGET_JS", Ids.WIDGET_JS, "src"),
         ("FILEPOND_SERVER_WIDGET_CSS", Ids.WIDGET_CSS, "href"),
+        ("FILEPOND_SERVER_TUS_CLIENT_JS", Ids.TUS_CLIENT_JS, "src"),
     ):
         value = _setting(name)
         if isinstance(value, str) or not isinstance(value, Sequence):

@@ -22,6 +22,10 @@ ENDPOINT_KEYS = (
     "GET_RESTORE",
     "GET_LOAD",
     "GET_FETCH",
+    "POST_TUS",
+    "HEAD_TUS",
+    "PATCH_TUS",
+    "DELETE_TUS",
 )
 
 MiB = 1024 * 1024
@@ -61,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_WIDGET_CSS": ["filepond/dist/filepond.min.css"],
     "FILEPOND_SERVER_WIDGET_LOCALE_URL": "filepond/locale/",
     "FILEPOND_SERVER_WIDGET_CHUNK_SIZE": None,
+    "FILEPOND_SERVER_TUS_CLIENT_JS": ["tus-js-client/dist/tus.min.js"],
+    "FILEPOND_SERVER_TUS_CORS_ORIGINS": [],
 }
 
 
@@ -252,6 +258,18 @@ class Settings:
         default, never more than :attr:`MAX_CHUNK_SIZE`."""
         value = _get("FILEPOND_SERVER_WIDGET_CHUNK_SIZE")
         return min(5_000_000 if value is None else int(value), self.MAX_CHUNK_SIZE)
+
+    @property
+    def TUS_CLIENT_JS(self) -> list[Any]:
+        """Scripts a page of the ``"tus"`` transport loads for tus-js-client (static paths,
+        URLs, or dicts of ``<script>`` attributes), before the transport's own script."""
+        return list(_get("FILEPOND_SERVER_TUS_CLIENT_JS"))
+
+    @property
+    def TUS_CORS_ORIGINS(self) -> list[str]:
+        """Origins (``https://app.example.com``) whose pages may send tus requests with
+        their cookies and read the tus headers of the answers."""
+        return list(_get("FILEPOND_SERVER_TUS_CORS_ORIGINS"))
 
 
 def _duration(value: Any) -> timedelta:

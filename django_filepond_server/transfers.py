@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -258,21 +258,35 @@ def create_from_stream(
 
 
 def start_chunked(
-    upload_length: int, field_name: str, metadata: dict[str, Any], owner: Owner
+    upload_length: int,
+    field_name: str,
+    metadata: dict[str, Any],
+    owner: Owner,
+    file_name: str | None = None,
+    content_type: str = "",
 ) -> TemporaryUpload:
-    """Open a chunked transfer of ``upload_length`` bytes; its bytes arrive by PATCH."""
-    rules_for(field_name).check_size(upload_length)
+    """Open a chunked transfer of ``upload_length`` bytes; its bytes arrive by PATCH.
+
+    A ``file_name`` known at the start (a tus client's metadata) is checked against the
+    field's rules now; otherwise the first chunk names the transfer.
+    """
+    rules = rules_for(field_name)
+    rules.check_size(upload_length)
+    name = safe_name(file_name) if file_name else ""
+    if name:
+        rules.check_name(name)
     area = get_temporary_area()
     upload = _new_row(
         area,
         owner,
         upload_id=new_upload_id(),
-        file_name="",
+        file_name=name,
         field_name=field_name,
         metadata=metadata,
         chunked=True,
         upload_length=upload_length,
         received=0,
+        content_type=content_type or (guess_type(name) if name else ""),
     )
     if isinstance(area, LocalTemporaryArea):
         area.create(upload.upload_id).close()  # before the row: a row never lacks its file
@@ -326,8 +340,40 @@ def body_pieces(read: Callable[[int], bytes], count: int, skip: int = 0) -> Iter
             yield piece
 
 
-def _check_chunk(upload: TemporaryUpload, offset: int, upload_length: int, count: int) -> None:
-    """Refuse a chunk that cannot fit, before any byte of it is read."""
+class BodyCheck(Protocol):
+    """A check of a whole chunk body (a tus ``Upload-Checksum``): it sees every byte read,
+    and :meth:`verify` raises once the body has arrived if the bytes are not what the client
+    sent. The failure propagates before the chunk is recorded, so the chunk leaves no trace."""
+
+    def update(self, data: bytes) -> None: ...
+
+    def verify(self) -> None: ...
+
+
+def _chunk_body(
+    read: Callable[[int], bytes], count: int, skip: int, check: BodyCheck | None
+) -> Iterator[bytes]:
+    """:func:`body_pieces`, with every byte of the body (skipped ones too) given to ``check``,
+    which is verified after the last one."""
+    if check is None:
+        yield from body_pieces(read, count, skip)
+        return
+
+    def checked_read(size: int) -> bytes:
+        data = read(size)
+        check.update(data)
+        return data
+
+    yield from body_pieces(checked_read, count, skip)
+    check.verify()
+
+
+def _check_chunk(
+    upload: TemporaryUpload, offset: int, upload_length: int, count: int, exact: bool = False
+) -> None:
+    """Refuse a chunk that cannot fit, before any byte of it is read. ``exact`` refuses a
+    chunk that does not start where the received bytes end (tus), instead of acknowledging
+    the bytes already received."""
     raise_if_rejected(upload)
     if not upload.chunked:
         raise exceptions.UploadConflict(_("That upload was not started as a chunked transfer."))
@@ -345,6 +391,14 @@ def _check_chunk(upload: TemporaryUpload, offset: int, upload_length: int, count
         raise exceptions.UploadConflict(
             _(
                 "The chunk starts at byte %(offset)d but only %(received)d bytes have "
+                "arrived; resume from byte %(received)d."
+            )
+            % {"offset": offset, "received": upload.received}
+        )
+    if exact and offset < upload.received:
+        raise exceptions.UploadConflict(
+            _(
+                "The chunk starts at byte %(offset)d but %(received)d bytes have already "
                 "arrived; resume from byte %(received)d."
             )
             % {"offset": offset, "received": upload.received}
@@ -383,26 +437,36 @@ def receive_chunk(
     request: Any,
     *,
     offset: int,
-    upload_length: int,
+    upload_length: int | None,
     content_length: int,
     file_name: str | None,
     read: Callable[[int], bytes],
+    exact: bool = False,
+    check: BodyCheck | None = None,
 ) -> TemporaryUpload:
     """Write one PATCH body at ``offset`` and advance the received count.
 
-    A chunk (or the part of one) that was already received is acknowledged without writing;
-    a gap, a changed ``Upload-Length`` or bytes past it are refused before anything is read.
-    The chunk that completes the upload also runs its checks, with no lock held.
+    A chunk (or the part of one) that was already received is acknowledged without writing,
+    unless ``exact`` asks for a 409 (tus); a gap, a changed ``Upload-Length`` (``None``: the
+    declared one) or bytes past it are refused before anything is read. ``check`` verifies
+    the body before it is recorded. The chunk that completes the upload also runs its checks,
+    with no lock held.
     """
     upload = _visible(upload_id, request)
-    _check_chunk(upload, offset, upload_length, content_length)
+    if upload_length is None:
+        upload_length = upload.upload_length or 0
+    _check_chunk(upload, offset, upload_length, content_length, exact)
     if not upload.complete and upload.checking_since is None:
         area = area_for(upload)
         if isinstance(area, LocalTemporaryArea):
-            claimed = _receive_in_place(area, upload, offset, content_length, file_name, read)
+            claimed = _receive_in_place(
+                area, upload, offset, content_length, file_name, read, exact=exact, check=check
+            )
         else:
             assert isinstance(area, StorageTemporaryArea)
-            claimed = _receive_as_part(area, upload, offset, content_length, file_name, read)
+            claimed = _receive_as_part(
+                area, upload, offset, content_length, file_name, read, exact=exact, check=check
+            )
         if claimed:
             _check_claimed(upload)
             return upload
@@ -452,6 +516,8 @@ def _receive_in_place(
     count: int,
     file_name: str | None,
     read: Callable[[int], bytes],
+    exact: bool = False,
+    check: BodyCheck | None = None,
 ) -> bool:
     """Append a chunk to the upload's file under its ``flock``; returns whether this request
     claimed the upload's checks."""
@@ -461,12 +527,12 @@ def _receive_in_place(
             upload.refresh_from_db()
             if upload.complete or upload.checking_since is not None:
                 return False  # a retry of the last chunk: the caller reports the outcome
-            _check_chunk(upload, offset, upload.upload_length or 0, count)
+            _check_chunk(upload, offset, upload.upload_length or 0, count, exact)
             before, named = upload.received, upload.file_name
             rejection = _name_chunked(upload, file_name)
             end = offset + count
             if rejection is None and end > before:
-                area.write_at(f, before, body_pieces(read, end - before, skip=before - offset))
+                area.write_at(f, before, _chunk_body(read, end - before, before - offset, check))
                 upload.received = end
             claimed = rejection is None and _completes(upload)
             if upload.received == before and upload.file_name == named and not claimed:
@@ -494,13 +560,15 @@ def _receive_as_part(
     count: int,
     file_name: str | None,
     read: Callable[[int], bytes],
+    exact: bool = False,
+    check: BodyCheck | None = None,
 ) -> bool:
     """Save a chunk as an object, then record the part of it that extends the upload under
     the row lock; returns whether this request claimed the upload's checks."""
     part = None
     if offset + count > upload.received:  # else already recorded: not even read
         try:
-            part = area.save_chunk(upload.upload_id, offset, body_pieces(read, count))
+            part = area.save_chunk(upload.upload_id, offset, _chunk_body(read, count, 0, check))
         except APIException:
             raise
         except Exception as exc:
@@ -522,7 +590,7 @@ def _receive_as_part(
             if locked.complete or locked.checking_since is not None:
                 _copy_state(locked, upload)  # a retry of the last chunk
                 return False
-            _check_chunk(locked, offset, locked.upload_length or 0, count)
+            _check_chunk(locked, offset, locked.upload_length or 0, count, exact)
             rejection = _name_chunked(locked, file_name)
             before, end = locked.received, offset + count
             if rejection is None and part is not None and end > before:

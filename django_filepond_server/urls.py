@@ -4,14 +4,15 @@ Mount them with ``path("fp/", include("django_filepond_server.urls"))``.
 
 Both styles are served: FilePond's single URL (``server: '/fp/'``, told apart by method and query
 key) and one path per endpoint (django-drf-filepond's ``process/``, ``patch/<id>``, ...). Every
-pattern takes its trailing slash as optional, so no request is ever redirected.
+pattern takes its trailing slash as optional, so no request is ever redirected. tus clients
+(tus-js-client, Uppy, tus-py-client) create uploads at ``tus/`` and send them to ``tus/<id>``.
 """
 
 from __future__ import annotations
 
 from django.urls import re_path
 
-from django_filepond_server import views
+from django_filepond_server import tus_views, views
 
 app_name = "django_filepond_server"
 
@@ -26,4 +27,6 @@ urlpatterns = [
     re_path(r"^load/(?P<upload_id>.+?)/?$", views.LoadView.as_view(), name="load"),
     re_path(r"^load/?$", views.LoadView.as_view(), name="load-query"),
     re_path(r"^fetch/?$", views.FetchView.as_view(), name="fetch"),
+    re_path(r"^tus/?$", tus_views.tus_creation, name="tus"),
+    re_path(r"^tus/(?P<upload_id>[^/]+)/?$", tus_views.tus_upload, name="tus-upload"),
 ]

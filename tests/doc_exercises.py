@@ -9,6 +9,7 @@ changes what it defines needs its exercise updated.
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
 import itertools
@@ -565,3 +566,48 @@ def _cors(sample: Any, ctx: Context) -> None:
     assert body_of(restored) == b"cross-origin"
     other = ctx.client.get(f"/fp/?restore={upload_id}", headers={"Origin": "https://else.example"})
     assert "Access-Control-Allow-Origin" not in other
+
+
+# --- tus.rst ------------------------------------------------------------------------------------
+
+
+def _tus_upload(ctx: Context, content: bytes, name: str) -> str:
+    """An upload sent the way the tus transport sends it; its id."""
+    metadata = ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}"
+        for key, value in {"filename": name, "fieldname": "video"}.items()
+    )
+    tus = {"Tus-Resumable": "1.0.0"}
+    created = ctx.client.generic(
+        "POST",
+        "/fp/tus/",
+        headers={**tus, "Upload-Length": str(len(content)), "Upload-Metadata": metadata},
+    )
+    assert created.status_code == 201, created.content
+    patched = ctx.client.generic(
+        "PATCH",
+        created["Location"],
+        content,
+        content_type="application/offset+octet-stream",
+        headers={**tus, "Upload-Offset": "0"},
+    )
+    assert patched.status_code == 204, patched.content
+    return str(created["Location"]).rsplit("/", 1)[1]
+
+
+@exercise("tus.rst", "VideoForm")
+def _tus_form(sample: Any, ctx: Context) -> None:
+    ctx.mount()
+    video = _tus_upload(ctx, b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" * 8, "clip.mp4")
+    text = _tus_upload(ctx, b"not a video\n", "clip.txt")
+
+    def check(request: HttpRequest, upload_id: str) -> Any:
+        form = sample.VideoForm({"video": upload_id}, request=request)
+        return form.is_valid(), form.errors, form.media.render_js()
+
+    valid, _errors, scripts = ctx.call_in_request(check, video)
+    assert valid
+    assert any("tus-js-client/dist/tus.min.js" in tag for tag in scripts)
+    assert any("django_filepond_server/tus.js" in tag for tag in scripts)
+    valid, errors, _scripts = ctx.call_in_request(check, text)
+    assert not valid and "video" in errors

@@ -83,6 +83,7 @@ STATICFILES_DIRS = [
         "filepond",
         "filepond-plugin-file-validate-type",
         "filepond-plugin-file-validate-size",
+        "tus-js-client",
     )
 ]
 FILEPOND_SERVER_WIDGET_JS = [

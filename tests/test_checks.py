@@ -305,6 +305,14 @@ def test_good_clamd_addresses_pass(settings, address):
         ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", 0, ["django_filepond_server.E026"]),
         ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", "1MB", ["django_filepond_server.E026"]),
         ("FILEPOND_SERVER_WIDGET_CHUNK_SIZE", 17 * 1024 * 1024, ["django_filepond_server.E026"]),
+        ("FILEPOND_SERVER_TUS_CLIENT_JS", "tus.min.js", ["django_filepond_server.E029"]),
+        ("FILEPOND_SERVER_TUS_CLIENT_JS", [{"href": "t.js"}], ["django_filepond_server.E029"]),
+        ("FILEPOND_SERVER_TUS_CORS_ORIGINS", "https://a.example", ["django_filepond_server.E030"]),
+        (
+            "FILEPOND_SERVER_TUS_CORS_ORIGINS",
+            ["https://a.example/", "a.example", None],
+            ["django_filepond_server.E030"] * 3,
+        ),
     ],
 )
 def test_bad_widget_settings(settings, name, value, expected):
@@ -325,6 +333,14 @@ def test_good_widget_settings_pass(settings):
     settings.FILEPOND_SERVER_WIDGET_CSS = [{"href": "https://cdn.example/filepond.css"}]
     settings.FILEPOND_SERVER_WIDGET_LOCALE_URL = None
     settings.FILEPOND_SERVER_WIDGET_CHUNK_SIZE = 16 * 1024 * 1024
+    settings.FILEPOND_SERVER_TUS_CLIENT_JS = [
+        {
+            "src": "https://cdn.jsdelivr.net/npm/tus-js-client@4.3.1/dist/tus.min.js",
+            "integrity": "sha384-x",
+            "crossorigin": "anonymous",
+        }
+    ]
+    settings.FILEPOND_SERVER_TUS_CORS_ORIGINS = ["https://app.example.com", "http://[::1]:8000"]
     assert ids() == []
 
 

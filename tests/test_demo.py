@@ -40,15 +40,19 @@ def test_demo_suite(tmp_path: Path) -> None:
 
 def test_filepond_is_pinned() -> None:
     """The widget the demo serves is the exact version the protocol notes were read from, and
-    its validation plugins are pinned too."""
+    its validation plugins, tus-js-client and the tus tests' Uppy are pinned too."""
     package = json.loads((DEMO / "package.json").read_text())
     lock = json.loads((DEMO / "package-lock.json").read_text())
     pinned = {
         "filepond": "4.32.12",
         "filepond-plugin-file-validate-size": "2.2.8",
         "filepond-plugin-file-validate-type": "1.2.9",
+        "tus-js-client": "4.3.1",
     }
     assert package["dependencies"] == pinned
+    for name in ("@uppy/core", "@uppy/dashboard", "@uppy/tus", "esbuild"):
+        pinned[name] = package["devDependencies"][name]
+        assert re.fullmatch(r"\d+\.\d+\.\d+", pinned[name]), name
     for name, version in pinned.items():
         locked = lock["packages"][f"node_modules/{name}"]
         assert locked["version"] == version

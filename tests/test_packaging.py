@@ -51,10 +51,14 @@ def test_the_wheel_holds_the_package_and_nothing_else(dist):
         "django_filepond_server/templates/django_filepond_server/widget.html",
         "django_filepond_server/static/django_filepond_server/filepond-widget.js",
         "django_filepond_server/static/django_filepond_server/filepond-widget.css",
+        "django_filepond_server/static/django_filepond_server/tus.js",
+        "django_filepond_server/tus_views.py",
     ):
         assert required in names, required
     # The form widget loads FilePond from where the site says; the package never ships it.
     assert not any("filepond.min" in name or "/locale/" in name for name in names)
+    # Nor tus-js-client: the tus transport's page loads it from FILEPOND_SERVER_TUS_CLIENT_JS.
+    assert not any("tus.min" in name or "tus-js-client" in name for name in names)
     top_levels = {name.split("/", 1)[0] for name in names}
     assert top_levels == {"django_filepond_server", "django_filepond_server-0.1.0.dist-info"}
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)

@@ -80,6 +80,7 @@ STATICFILES_DIRS = [
         "filepond",
         "filepond-plugin-file-validate-type",
         "filepond-plugin-file-validate-size",
+        "tus-js-client",
     )
 ]
 # What the form widget's Media loads: FilePond, then the plugins that check types and sizes

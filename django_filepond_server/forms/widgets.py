@@ -248,3 +248,15 @@ class FilePondMultipleWidget(FilePondWidget):
     """The widget of several files."""
 
     multiple = True
+
+
+#: The ``"tus"`` transport's own script: a FilePond process function that uploads through
+#: tus-js-client, which ``FILEPOND_SERVER_TUS_CLIENT_JS`` loads before it.
+TUS_SCRIPT = "django_filepond_server/tus.js"
+
+
+def _tus_scripts() -> list[Any]:
+    return [*conf.TUS_CLIENT_JS, TUS_SCRIPT]
+
+
+TRANSPORTS["tus"] = _tus_scripts
