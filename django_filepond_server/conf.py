@@ -22,6 +22,10 @@ ENDPOINT_KEYS = (
     "GET_RESTORE",
     "GET_LOAD",
     "GET_FETCH",
+    "POST_DIRECT",
+    "POST_DIRECT_PARTS",
+    "POST_DIRECT_COMPLETE",
+    "POST_DIRECT_ABORT",
 )
 
 MiB = 1024 * 1024
@@ -61,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_WIDGET_CSS": ["filepond/dist/filepond.min.css"],
     "FILEPOND_SERVER_WIDGET_LOCALE_URL": "filepond/locale/",
     "FILEPOND_SERVER_WIDGET_CHUNK_SIZE": None,
+    "FILEPOND_SERVER_DIRECT_TARGET": "auto",
+    "FILEPOND_SERVER_DIRECT_PART_SIZE": 8 * MiB,
+    "FILEPOND_SERVER_DIRECT_URL_EXPIRY": 15 * 60,
 }
 
 
@@ -252,6 +259,25 @@ class Settings:
         default, never more than :attr:`MAX_CHUNK_SIZE`."""
         value = _get("FILEPOND_SERVER_WIDGET_CHUNK_SIZE")
         return min(5_000_000 if value is None else int(value), self.MAX_CHUNK_SIZE)
+
+    @property
+    def DIRECT_TARGET(self) -> str:
+        """Where direct uploads send their bytes: ``"s3"`` (the temporary storage's bucket),
+        ``"app"`` (this app's own signed target) or ``"auto"`` (S3 when the temporary
+        storage is on S3, else the app)."""
+        return str(_get("FILEPOND_SERVER_DIRECT_TARGET"))
+
+    @property
+    def DIRECT_PART_SIZE(self) -> int:
+        """Direct uploads up to this size are sent in one request; larger ones in parts of
+        this size (S3 multipart uploads)."""
+        return int(_get("FILEPOND_SERVER_DIRECT_PART_SIZE"))
+
+    @property
+    def DIRECT_URL_EXPIRY(self) -> int:
+        """Seconds a presigned request (or the app's signed target) of a direct upload stays
+        valid; the client asks for fresh ones as it goes."""
+        return int(_get("FILEPOND_SERVER_DIRECT_URL_EXPIRY"))
 
 
 def _duration(value: Any) -> timedelta:
