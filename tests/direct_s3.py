@@ -35,7 +35,7 @@ import uuid
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.remote_storage import free_port, wait_for_port
 
@@ -144,6 +144,21 @@ class Gateway(ThreadingHTTPServer):
     def __init__(self, port: int, upstream: tuple[str, int], bucket: str, s3: Any) -> None:
         super().__init__(("127.0.0.1", port), _GatewayHandler)
         self.upstream, self.bucket, self.s3 = upstream, bucket, s3
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what the part uploads did so far and any fault set for them."""
+        with self.lock:
+            #: (part number, status) of every part upload, in the order they were answered.
+            self.parts: list[tuple[int, int]] = []
+            self.in_flight = 0
+            #: The most part uploads that were in flight at once.
+            self.most_in_flight = 0
+            #: part number -> how many more of its uploads fail (as if the network broke).
+            self.failures: dict[int, int] = {}
+            #: When set, part uploads wait for it before they reach S3.
+            self.hold: threading.Event | None = None
 
 
 class _GatewayHandler(BaseHTTPRequestHandler):
@@ -156,7 +171,12 @@ class _GatewayHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         content_type = self.headers.get("Content-Type", "")
-        path = urlsplit(self.path).path.rstrip("/")
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/")
+        part = parse_qs(url.query).get("partNumber")
+        if self.command == "PUT" and part and "x-amz-copy-source" not in self.headers:
+            self._part_upload(int(part[0]), length)
+            return
         if (
             self.command == "POST"
             and content_type.startswith("multipart/form-data")
@@ -165,6 +185,32 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             self._form_post(length, content_type)
             return
         self._forward(self._body_pieces(length), extra_headers={})
+
+    def _part_upload(self, number: int, length: int) -> None:
+        server = self.server
+        with server.lock:
+            server.in_flight += 1
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)
+            failing = server.failures.get(number, 0) > 0
+            if failing:
+                server.failures[number] -= 1
+            hold = server.hold
+        status = 500
+        try:
+            if hold is not None:
+                hold.wait(60)
+            if failing:
+                for _piece in self._body_pieces(length):
+                    pass
+                self._answer(
+                    500, "InternalError", "We encountered an internal error (injected by the test)."
+                )
+            else:
+                status = self._forward(self._body_pieces(length), extra_headers={})
+        finally:
+            with server.lock:
+                server.in_flight -= 1
+                server.parts.append((number, status))
 
     def _body_pieces(self, length: int) -> Any:
         remaining = length
@@ -228,7 +274,7 @@ class _GatewayHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.close_connection = True
 
-    def _forward(self, body: Any, extra_headers: dict[str, str]) -> None:
+    def _forward(self, body: Any, extra_headers: dict[str, str]) -> int:
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=120)
         try:
             connection.putrequest(
@@ -256,9 +302,14 @@ class _GatewayHandler(BaseHTTPRequestHandler):
             data = answer.read()
             if not head:
                 self.send_header("Content-Length", str(len(data)))
+            # One request per connection: a browser never resends a request on a reused
+            # connection that the gateway closed meanwhile.
+            self.send_header("Connection", "close")
+            self.close_connection = True
             self.end_headers()
             if not head:
                 self.wfile.write(data)
+            return answer.status
         finally:
             connection.close()
 
