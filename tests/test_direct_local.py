@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import os
+import re
 import threading
 
 import pytest
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
+from rest_framework.throttling import BaseThrottle
 
 from django_filepond_server import direct, direct_target
 from django_filepond_server.cleanup import cleanup
+from django_filepond_server.forms import FilePondField, FilePondForm, widgets
 from django_filepond_server.models import DirectTransfer, TemporaryUpload, UploadPart
 from tests import direct_client as dc
 from tests.helpers import NOT_FOUND_WITHOUT_SESSION, body_of, tiny_png
@@ -331,3 +336,36 @@ def test_part_math_keeps_within_s3s_ten_thousand_parts(settings):
     size = direct.part_size_for(huge)
     assert direct.part_count(huge, size) <= direct.MAX_PARTS
     assert direct.part_range(huge, size, direct.part_count(huge, size))[1] > 0
+
+
+def test_begin_takes_the_process_endpoints_throttles_unless_it_has_its_own(client, settings):
+    settings.FILEPOND_SERVER_THROTTLE_CLASSES = {"POST_PROCESS": [Closed]}
+    response = dc.begin(client, 5)
+    assert (response.status_code, response["Retry-After"]) == (429, "60")
+    settings.FILEPOND_SERVER_THROTTLE_CLASSES = {"POST_PROCESS": [Closed], "POST_DIRECT": []}
+    assert dc.begin(client, 5).status_code == 200
+
+
+class Closed(BaseThrottle):
+    def allow_request(self, request, view):
+        return False
+
+    def wait(self):
+        return 60
+
+
+def test_a_field_with_the_direct_transport_loads_the_client_before_the_widget(rf):
+    class DocumentForm(FilePondForm):
+        document = FilePondField(transport="direct")
+
+    request = rf.get("/")
+    request.session = {}
+    form = DocumentForm(request=request)
+    config = json.loads(
+        html.unescape(re.search(r'data-filepond="([^"]*)"', str(form["document"])).group(1))
+    )
+    assert config["transport"] == "direct"
+    assert config["options"]["server"]["url"] == "/fp/"
+    scripts = [str(script) for script in form.media._js]
+    assert scripts.index(widgets.DIRECT_SCRIPT) < scripts.index(widgets.WIDGET_SCRIPT)
+    assert finders.find(widgets.DIRECT_SCRIPT)  # shipped as a static file of the package
