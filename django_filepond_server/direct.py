@@ -196,10 +196,8 @@ def begin(
             answer["urls"] = _part_urls(area, transfer, range(1, min(PART_BATCH, count) + 1))
         else:
             answer["post"] = _post_target(area, transfer, size)
-    except Exception as exc:
+    except Exception as exc:  # S3 unreachable, no permission to sign...
         _discard(area, transfer)
-        if isinstance(exc, APIException):
-            raise
         logger.warning("Could not begin the direct upload %s: %r", upload_id, exc)
         raise exceptions.StorageUnavailable() from exc
     signals.send_on_commit(signals.upload_started, upload)
@@ -363,7 +361,7 @@ def _open(area: TemporaryArea, transfer: DirectTransfer) -> Any:
 def _claim(upload: TemporaryUpload) -> None:
     """Take the upload's checks for this request, or say that another request runs them."""
     upload.refresh_from_db()
-    if upload.complete:
+    if upload.complete:  # pragma: no cover - another complete finished since this one looked
         raise exceptions.UploadConflict(_("That upload is already complete."))
     transfers.raise_if_rejected(upload)
     since = upload.checking_since
@@ -373,7 +371,7 @@ def _claim(upload: TemporaryUpload) -> None:
     claimed = TemporaryUpload.objects.filter(
         pk=upload.pk, complete=False, rejected="", checking_since=since
     ).update(checking_since=now)
-    if not claimed:
+    if not claimed:  # pragma: no cover - another complete claimed them since this one looked
         raise exceptions.UploadBeingChecked()
     upload.checking_since = now
 
@@ -451,7 +449,7 @@ def _finish_s3(area: StorageTemporaryArea, transfer: DirectTransfer, size: int) 
     found = direct_s3.head(area, whole)
     if found is None:
         raise not_arrived()
-    if found.size != size:
+    if found.size != size:  # pragma: no cover - S3 joined parts of other sizes than it listed
         raise wrong_size(found.size, size)
 
 
@@ -527,19 +525,25 @@ def _record(
 
 
 def abort_stale(aliases: set[str], *, older_than: timedelta, dry_run: bool = False) -> int:
-    """Abort the multipart uploads under the S3 temporary areas ``aliases`` that began more
-    than ``older_than`` ago and that no begun upload holds any more (reverted, abandoned,
-    or left by a begin that failed); returns how many."""
+    """Abort the multipart uploads of direct uploads under the S3 temporary areas
+    ``aliases`` that began more than ``older_than`` ago and whose upload is gone (reverted,
+    abandoned, or never recorded by a begin that failed); returns how many. Multipart
+    uploads of other names are none of this app's business."""
     cutoff = timezone.now() - older_than
     aborted = 0
     for alias in sorted(aliases):
         area = StorageTemporaryArea(alias)
         if not direct_s3.is_s3_area(area):
             continue
+        prefix = direct_s3.prefix_of(area)
         for found in direct_s3.open_multiparts(area):
+            upload_id, slash, name = found.key[len(prefix) :].partition("/")
+            if not (is_valid_upload_id(upload_id) and slash and name == WHOLE):
+                continue
             if found.initiated >= cutoff:
                 continue
-            if DirectTransfer.objects.filter(multipart_id=found.multipart_id).exists():
+            # A begin records its row before it creates the multipart upload.
+            if TemporaryUpload.objects.filter(pk=upload_id).exists():
                 continue
             aborted += 1
             if not dry_run:

@@ -195,13 +195,12 @@ def _part_size_refusal(found: int, length: int) -> APIException:
 
 
 def _body_filler(request: HttpRequest, length: int) -> Callable[[Callable[[bytes], Any]], None]:
-    content_length = header_int(request, "Content-Length", required=False)
-    if content_length is None:
-        if "HTTP_TRANSFER_ENCODING" in request.META:
-            raise exceptions.LengthRequired(_("A part needs a Content-Length header."))
-        content_length = 0
-    if content_length != length:
-        raise _part_size_refusal(content_length, length)
+    declared = header_int(request, "Content-Length", required=False)
+    if declared is None and "HTTP_TRANSFER_ENCODING" in request.META:
+        # Without Content-Length, WSGI hands over no body at all.
+        raise exceptions.LengthRequired(_("A part needs a Content-Length header."))
+    if (declared or 0) != length:
+        raise _part_size_refusal(declared or 0, length)
 
     def fill(write: Callable[[bytes], Any]) -> None:
         for piece in transfers.body_pieces(request.read, length):

@@ -430,3 +430,162 @@ def test_store_upload_of_a_direct_upload_is_a_copy_inside_the_bucket(
     loaded = client.get(f"/fp/?load={upload_id}")
     assert loaded.status_code == 200 and sha(body_of(loaded)) == sha(content)
     assert names(direct_s3, direct_area) == []  # the temporary objects went with the store
+
+
+# --- what goes wrong on the way -----------------------------------------------------------------
+
+
+def test_parts_that_add_up_to_less_are_refused(client, direct_s3, direct_area):
+    content = os.urandom(11 * MiB)
+    answer = dc.begun(client, content)
+    for number, body in ((1, content[: 5 * MiB]), (2, content[5 * MiB : 10 * MiB - 1])):
+        assert dc.put_part(client, answer["urls"][str(number)], body).status_code == 200
+    assert dc.put_part(client, answer["urls"]["3"], content[10 * MiB :]).status_code == 200
+    response = dc.complete(client, answer["key"])
+    assert (response.status_code, response.content.decode()) == (
+        400,
+        f"The file has {len(content) - 1} bytes, not the {len(content)} declared when it began.",
+    )
+    assert direct_s3.multipart_uploads(direct_area.tmp) == []
+
+
+def test_a_posted_object_of_the_wrong_size_is_refused_even_where_s3_let_it_in(
+    client, direct_s3, direct_area
+):
+    """An S3-compatible store that ignores POST policies (moto does) lets any size in; the
+    app's HeadObject still refuses it."""
+    answer = dc.begun(client, b"12345", "a.txt")
+    direct_s3.client().put_object(Bucket=direct_s3.bucket, Key=answer["key"], Body=b"123456")
+    response = dc.complete(client, answer["key"])
+    assert (response.status_code, response.content.decode()) == (
+        413,
+        "The file has 6 bytes, more than the 5 declared when it began.",
+    )
+    assert names(direct_s3, direct_area) == []
+
+
+def test_an_empty_file(client, direct_area):
+    upload_id = dc.upload(client, b"", "empty.txt")
+    assert TemporaryUpload.objects.get(pk=upload_id).detected_type == "application/x-empty"
+
+
+def test_checks_taken_over_after_the_multipart_upload_was_completed(client, direct_s3, direct_area):
+    """A complete died after S3 joined the parts: the next complete finds the object."""
+    content = os.urandom(11 * MiB)
+    answer = dc.begun(client, content)
+    dc.send(client, answer, content)
+    upload_id = answer["key"].split("/")[-2]
+    transfer = DirectTransfer.objects.get(pk=upload_id)
+    s3 = direct_s3.client()
+    parts = s3.list_parts(
+        Bucket=direct_s3.bucket, Key=answer["key"], UploadId=transfer.multipart_id
+    )
+    s3.complete_multipart_upload(
+        Bucket=direct_s3.bucket,
+        Key=answer["key"],
+        UploadId=transfer.multipart_id,
+        MultipartUpload={
+            "Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts["Parts"]]
+        },
+    )
+    TemporaryUpload.objects.filter(pk=upload_id).update(checking_since="2000-01-01T00:00Z")
+    assert dc.complete(client, answer["key"]).status_code == 200
+    assert sha(body_of(client.get(f"/fp/?restore={upload_id}"))) == sha(content)
+
+
+@pytest.fixture
+def s3_down(settings, direct_s3):
+    """Point the temporary storage at a port where nothing listens, and back."""
+    from botocore.config import Config
+
+    from tests.remote_storage import free_port
+
+    working = settings.STORAGES["direct-tmp"]
+    dead = {
+        **working,
+        "OPTIONS": {
+            **working["OPTIONS"],
+            "endpoint_url": f"http://127.0.0.1:{free_port()}",
+            "client_config": Config(retries={"max_attempts": 1, "mode": "standard"}),
+        },
+    }
+
+    def switch(down: bool) -> None:
+        settings.STORAGES = {**settings.STORAGES, "direct-tmp": dead if down else working}
+
+    return switch
+
+
+def test_an_unreachable_s3_is_a_503_and_the_next_try_works(client, direct_s3, direct_area, s3_down):
+    s3_down(True)
+    response = dc.begin(client, 11 * MiB)
+    assert (response.status_code, response.content.decode()) == (
+        503,
+        "The server could not read or write the file storage. Try again later.",
+    )
+    assert not TemporaryUpload.objects.exists()
+    s3_down(False)
+    for content in (b"small\n", os.urandom(11 * MiB)):
+        answer = dc.begun(client, content)
+        dc.send(client, answer, content)
+        s3_down(True)
+        assert dc.complete(client, answer["key"]).status_code == 503
+        s3_down(False)
+        assert dc.complete(client, answer["key"]).status_code == 200
+
+
+def test_an_abort_whose_multipart_upload_cannot_be_reached_is_left_to_cleanup(
+    client, direct_s3, direct_area, s3_down, caplog, django_capture_on_commit_callbacks
+):
+    answer = dc.begun(client, os.urandom(11 * MiB))
+    s3_down(True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dc.call(client, "direct/abort/", {"key": answer["key"]}).status_code == 204
+    assert "Could not abort the multipart upload" in caplog.text
+    assert not TemporaryUpload.objects.exists()
+    s3_down(False)
+    assert len(direct_s3.multipart_uploads(direct_area.tmp)) == 1  # until cleanup aborts it
+
+
+def test_a_begin_that_fails_after_creating_the_multipart_upload_aborts_it(
+    client, direct_s3, direct_area, monkeypatch
+):
+    from django_filepond_server import direct_s3 as s3_side
+
+    def failing(*args, **kwargs):
+        raise ConnectionError("the signer is gone")
+
+    monkeypatch.setattr(s3_side, "presigned_part", failing)
+    assert dc.begin(client, 11 * MiB).status_code == 503
+    assert direct_s3.multipart_uploads(direct_area.tmp) == []
+    assert not TemporaryUpload.objects.exists()
+
+
+def test_cleanup_leaves_recent_and_foreign_multipart_uploads_and_other_storages_alone(
+    client, direct_s3, direct_area
+):
+    prefix = f"{direct_s3.run_prefix}/{direct_area.tmp}"
+    for key in (f"{prefix}/{'B' * 22}/whole", f"{prefix}/reports/2026.csv"):
+        direct_s3.client().create_multipart_upload(Bucket=direct_s3.bucket, Key=key)
+    # moto dates every multipart upload 2010-11-10: "recent" is then "within 30 years".
+    recent = timedelta(days=30 * 365)
+    assert direct.abort_stale({"direct-tmp", "memory"}, older_than=recent) == 0
+    assert direct.abort_stale({"direct-tmp"}, older_than=timedelta(0), dry_run=True) == 1
+    assert len(direct_s3.multipart_uploads(direct_area.tmp)) == 2
+    assert direct.abort_stale({"direct-tmp"}, older_than=timedelta(0)) == 1
+    (foreign,) = direct_s3.multipart_uploads(direct_area.tmp)
+    assert foreign["Key"] == f"{prefix}/reports/2026.csv"
+
+
+def test_an_s3_that_fails_during_the_checks_is_a_503_and_the_next_try_works(
+    client, direct_area, monkeypatch
+):
+    from django_filepond_server import direct_s3 as s3_side
+
+    answer = dc.begun(client, b"checked\n", "a.txt")
+    dc.send(client, answer, b"checked\n")
+    first_bytes = s3_side.first_bytes
+    monkeypatch.setattr(s3_side, "first_bytes", lambda *args: 1 / 0)
+    assert dc.complete(client, answer["key"]).status_code == 503
+    monkeypatch.setattr(s3_side, "first_bytes", first_bytes)
+    assert dc.complete(client, answer["key"]).status_code == 200

@@ -4,8 +4,10 @@ stands in for the bucket (the local temporary directory, or any other Django sto
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
+import io
 import json
 import os
 import re
@@ -15,15 +17,19 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
+from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from django_filepond_server import direct, direct_target
+from django_filepond_server import direct, direct_target, direct_views
 from django_filepond_server.cleanup import cleanup
+from django_filepond_server.exceptions import UploadTooLarge
 from django_filepond_server.forms import FilePondField, FilePondForm, widgets
 from django_filepond_server.models import DirectTransfer, TemporaryUpload, UploadPart
+from django_filepond_server.temporary import LocalTemporaryArea, StorageTemporaryArea
 from tests import direct_client as dc
 from tests.helpers import NOT_FOUND_WITHOUT_SESSION, body_of, tiny_png
 from tests.test_ownership import Browser
@@ -369,3 +375,196 @@ def test_a_field_with_the_direct_transport_loads_the_client_before_the_widget(rf
     scripts = [str(script) for script in form.media._js]
     assert scripts.index(widgets.DIRECT_SCRIPT) < scripts.index(widgets.WIDGET_SCRIPT)
     assert finders.find(widgets.DIRECT_SCRIPT)  # shipped as a static file of the package
+
+
+# --- what goes wrong on the way -----------------------------------------------------------------
+
+
+def test_a_declared_type_must_look_like_one(client):
+    for declared in ("image/png\x00", "x" * 256):
+        response = dc.begin(client, 5, "a.png", declared_type=declared)
+        assert (response.status_code, response.content.decode()) == (
+            400,
+            "The file's declared type is not a content type.",
+        )
+
+
+def test_parts_are_asked_for_only_while_a_multipart_upload_is_open(client):
+    whole = dc.begun(client, b"small")
+    response = dc.call(client, "direct/parts/", {"key": whole["key"], "parts": [1]})
+    assert (response.status_code, response.content.decode()) == (
+        400,
+        "That upload is sent in one request; it has no parts.",
+    )
+    content = os.urandom(6 * MiB)
+    answer = dc.begun(client, content)
+    dc.send(client, answer, content)
+    assert dc.complete(client, answer["key"]).status_code == 200
+    response = dc.call(client, "direct/parts/", {"key": answer["key"], "parts": [1]})
+    assert (response.status_code, response.content.decode()) == (
+        409,
+        "That upload is already complete.",
+    )
+
+
+def test_a_complete_while_another_runs_the_checks_waits_and_a_dead_one_is_taken_over(client):
+    answer = dc.begun(client, b"checked once")
+    dc.send(client, answer, b"checked once")
+    upload_id = upload_id_of(answer)
+    TemporaryUpload.objects.filter(pk=upload_id).update(checking_since=timezone.now())
+    busy = dc.complete(client, answer["key"])
+    assert (busy.status_code, busy["Retry-After"]) == (503, "2")
+    assert busy.content.decode() == "The file is still being checked. Try again in a moment."
+    # The request that claimed them is presumed gone after the validation timeout.
+    TemporaryUpload.objects.filter(pk=upload_id).update(checking_since="2000-01-01T00:00Z")
+    assert dc.complete(client, answer["key"]).status_code == 200
+
+
+def test_an_upload_aborted_or_taken_over_during_its_checks(client, settings):
+    def meddling(upload, f):
+        if upload.file_name == "aborted.txt":
+            TemporaryUpload.objects.filter(pk=upload.pk).delete()
+        else:
+            TemporaryUpload.objects.filter(pk=upload.pk).update(checking_since=timezone.now())
+
+    settings.FILEPOND_SERVER_VALIDATORS = [meddling]
+    for name, status in (("aborted.txt", 404), ("taken.txt", 503)):
+        answer = dc.begun(client, b"text", name)
+        dc.send(client, answer, b"text")
+        assert dc.complete(client, answer["key"]).status_code == status, name
+
+
+def test_the_s3_target_without_s3_is_a_configuration_error(client, settings):
+    settings.FILEPOND_SERVER_DIRECT_TARGET = "s3"
+    with pytest.raises(ImproperlyConfigured, match="FILEPOND_SERVER_DIRECT_TARGET is 's3'"):
+        dc.begin(client, 5)
+
+
+def test_a_signed_token_of_another_shape_is_not_a_link(client):
+    token = signing.dumps(["not an id", -1], salt=direct_target.SALT, compress=False)
+    response = client.post(f"/fp/direct/target/{token}/")
+    assert (response.status_code, response.content.decode()) == (
+        403,
+        "This upload link is not valid.",
+    )
+
+
+def test_a_part_for_a_local_file_that_is_gone(client, upload_dirs):
+    content = os.urandom(6 * MiB)
+    answer = dc.begun(client, content)
+    (upload_dirs["tmp"] / f"{upload_id_of(answer)}.upload").unlink()
+    response = dc.put_part(client, answer["urls"]["2"], content[5 * MiB :])
+    assert (response.status_code, response.content.decode()) == (
+        404,
+        "The file of that upload is missing.",
+    )
+
+
+def test_a_storage_that_fails_or_an_upload_removed_while_its_part_arrived(
+    client, storage_area, monkeypatch
+):
+    answer = dc.begun(client, b"12345")
+    saved = StorageTemporaryArea.save
+
+    def failing(self, name, content):
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(StorageTemporaryArea, "save", failing)
+    response = dc.post_whole(client, answer["post"], b"12345")
+    assert (response.status_code, response.content.decode()) == (
+        503,
+        "The server could not read or write the file storage. Try again later.",
+    )
+
+    def saved_then_removed(self, name, content):
+        saved(self, name, content)
+        TemporaryUpload.objects.filter(pk=upload_id_of(answer)).delete()
+
+    monkeypatch.setattr(StorageTemporaryArea, "save", saved_then_removed)
+    assert dc.post_whole(client, answer["post"], b"12345").status_code == 404
+    assert [path for path in storage_area.rglob("*") if path.is_file()] == []
+
+
+def test_bytes_that_cannot_be_written_are_a_server_error(client, monkeypatch):
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def seek(self, *args):
+            return self.f.seek(*args)
+
+        def flush(self):
+            return self.f.flush()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    locked = LocalTemporaryArea.locked
+
+    @contextlib.contextmanager
+    def full(self, upload_id):
+        with locked(self, upload_id) as f:
+            yield Full(f)
+
+    monkeypatch.setattr(LocalTemporaryArea, "locked", full)
+    content = os.urandom(6 * MiB)
+    parts = dc.begun(client, content)
+    assert dc.put_part(client, parts["urls"]["2"], content[5 * MiB :]).status_code == 503
+    whole = dc.begun(client, b"12345")
+    assert dc.post_whole(client, whole["post"], b"12345").status_code == 503
+
+
+def test_forms_without_the_file_or_far_too_large_are_refused(client):
+    whole = dc.begun(client, b"12345")
+    no_file = client.post(whole["post"]["url"], {"key": "x"})
+    assert (no_file.status_code, no_file.content.decode()) == (
+        400,
+        "Send one file, in the form field named file.",
+    )
+    huge = dc.post_whole(client, whole["post"], b"1" * (70 * 1024))
+    assert (huge.status_code, huge.content.decode()) == (
+        413,
+        "This part has more than the 5 bytes it should have.",
+    )
+
+
+def test_json_bodies_are_bounded_even_without_a_content_length():
+    parser = direct_views.BoundedJSONParser()
+    with pytest.raises(UploadTooLarge):
+        parser.parse(io.BytesIO(b"{" + b" " * 30_000 + b"}"))
+    assert parser.parse(None) == {}
+
+
+def test_an_unreadable_content_length_is_no_length(client):
+    response = client.generic(
+        "POST", "/fp/direct/", b"", content_type="application/json", CONTENT_LENGTH="many"
+    )
+    assert (response.status_code, response.content.decode()) == (
+        400,
+        "Say the file's size as a whole number of bytes.",
+    )
+
+
+def test_a_file_without_a_declared_type_is_checked_by_its_content_alone(client, settings):
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"default": {"types": ["text/plain"]}}
+    upload_id = dc.upload(client, b"plain words\n", "notes", declared_type="")
+    assert TemporaryUpload.objects.get(pk=upload_id).detected_type == "text/plain"
+
+
+def test_a_part_for_an_upload_reverted_while_it_waited_for_its_turn(client, monkeypatch):
+    content = os.urandom(6 * MiB)
+    answer = dc.begun(client, content)
+    locked = LocalTemporaryArea.locked
+
+    @contextlib.contextmanager
+    def reverted_meanwhile(self, upload_id):
+        with locked(self, upload_id) as f:
+            TemporaryUpload.objects.filter(pk=upload_id).delete()
+            yield f
+
+    monkeypatch.setattr(LocalTemporaryArea, "locked", reverted_meanwhile)
+    response = dc.put_part(client, answer["urls"]["2"], content[5 * MiB :])
+    assert (response.status_code, response.content.decode()) == (
+        404,
+        "No upload with that id was found.",
+    )
