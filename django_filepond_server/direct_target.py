@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import APIException
 
 from django_filepond_server import direct, exceptions, transfers
+from django_filepond_server.conf import conf
 from django_filepond_server.endpoint import header_int
 from django_filepond_server.models import (
     DirectTransfer,
@@ -62,8 +63,6 @@ def url_for(upload_id: str, number: int) -> str:
 
 
 def read_token(token: str) -> tuple[str, int]:
-    from django_filepond_server.conf import conf
-
     try:
         value = signing.loads(token, salt=SALT, max_age=conf.DIRECT_URL_EXPIRY)
     except signing.SignatureExpired:
@@ -275,19 +274,3 @@ class _FormFile(FileUploadHandler):
 
     def file_complete(self, file_size: int) -> None:
         self.done = True
-
-
-def check_parts(transfer: DirectTransfer, size: int) -> None:
-    """Whether every planned part was recorded (the target checked each one's size); a 409
-    names those that were not."""
-    count = direct.part_count(size, transfer.part_size)
-    recorded = set(
-        UploadPart.objects.filter(upload_id=transfer.pk).values_list("offset", flat=True)
-    )
-    missing = [
-        number
-        for number in range(1, count + 1)
-        if direct.part_range(size, transfer.part_size, number)[0] not in recorded
-    ]
-    if missing:
-        raise direct.not_arrived(missing if transfer.part_size else None)

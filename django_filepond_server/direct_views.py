@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 
-from django_filepond_server import direct, direct_target, exceptions
+from django_filepond_server import direct, direct_complete, direct_target, exceptions
 from django_filepond_server.conf import conf
 from django_filepond_server.endpoint import FilePondEndpoint
 from django_filepond_server.permissions import (
@@ -152,7 +152,7 @@ class CompleteView(DirectEndpoint):
     permission_keys = {"POST": "POST_DIRECT_COMPLETE"}
 
     def post(self, request: Request) -> HttpResponse:
-        upload = direct.complete(request, self.body(request).get("key"))
+        upload = direct_complete.complete(request, self.body(request).get("key"))
         return plain_text(upload.upload_id)
 
 
