@@ -73,7 +73,14 @@ def cors_bucket(direct_s3: Any, direct_area: Any, site: str) -> Iterator[Any]:
         previous = client.get_bucket_cors(Bucket=direct_s3.bucket)
     except Exception:
         previous = None
-    client.put_bucket_cors(Bucket=direct_s3.bucket, CORSConfiguration=documented_cors(site))
+    try:
+        client.put_bucket_cors(Bucket=direct_s3.bucket, CORSConfiguration=documented_cors(site))
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NotImplemented":
+            raise
+        # MinIO: it has no bucket CORS rules (it answers every origin), so these cannot be
+        # the docs' rules at work.
+        pytest.skip(f"{direct_s3.endpoint} does not take bucket CORS rules")
     if direct_s3.gateway is not None:
         direct_s3.gateway.reset()
     yield SimpleNamespace(s3=direct_s3, gateway=direct_s3.gateway, **vars(direct_area))

@@ -123,12 +123,21 @@
         }
       };
 
+      // A retry that the app's target answers with 409 found the bytes there already: the
+      // first try arrived, only its answer was lost.
+      const arrivedBefore = (attempt, failure) => attempt > 0 && failure.status === 409;
+
       const sendWhole = (post) =>
-        withRetries(() => {
+        withRetries(async (attempt) => {
           const form = new FormData();
           for (const [name, value] of Object.entries(post.fields)) form.append(name, value);
           form.append('file', file); // S3 reads the fields before the file: it comes last
-          return send('POST', post.url, form, (loaded) => progress(true, loaded, file.size), requests);
+          const report = (loaded) => progress(true, Math.min(loaded, file.size), file.size);
+          try {
+            await send('POST', post.url, form, report, requests);
+          } catch (failure) {
+            if (!arrivedBefore(attempt, failure)) throw failure;
+          }
         });
 
       const sendParts = async (begun) => {
@@ -174,7 +183,7 @@
               }, requests);
             } catch (failure) {
               loaded.set(number, 0);
-              throw failure;
+              if (!arrivedBefore(attempt, failure)) throw failure;
             }
             loaded.set(number, blob.size);
             report();
