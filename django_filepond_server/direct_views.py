@@ -38,10 +38,7 @@ def _json_limit() -> int:
 
 
 class BoundedJSONParser(BaseParser):
-    """JSON of at most the metadata limit and a little more, read in one bounded piece.
-
-    The endpoints' content negotiation hands every body to it, whatever its Content-Type.
-    """
+    """JSON of at most the metadata limit and a little more, read in one bounded piece."""
 
     media_type = "application/json"
 
@@ -71,6 +68,11 @@ class DirectEndpoint(FilePondEndpoint):
             raise exceptions.UploadTooLarge(
                 _("The request body is larger than %(max)d bytes.") % {"max": _json_limit()}
             )
+        # JSON only: a page of another site can post a form (even one whose text/plain body
+        # reads as JSON) without asking, but not an application/json request.
+        content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if request.method == "POST" and content_type != "application/json":
+            raise exceptions.WrongContentType(_("Send the request as application/json."))
         super().initial(request, *args, **kwargs)
 
     def body(self, request: Request) -> Mapping[str, Any]:

@@ -279,6 +279,12 @@ def test_bad_requests_get_one_sentence(client, settings):
             assert response.content.decode() == message
         assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert client.get("/fp/direct/").status_code == 405
+    # A form of another site can send text/plain that reads as JSON; it is refused.
+    form = client.post("/fp/direct/", b'{"size": 5, "name": "a.txt"}', content_type="text/plain")
+    assert (form.status_code, form.content.decode()) == (
+        415,
+        "Send the request as application/json.",
+    )
     for path in ("direct/complete/", "direct/abort/", "direct/parts/"):
         assert dc.call(client, path, {}).content.decode() == (
             "Say which upload this is for with its key."
@@ -537,7 +543,7 @@ def test_json_bodies_are_bounded_even_without_a_content_length():
 
 def test_an_unreadable_content_length_is_no_length(client):
     response = client.generic(
-        "POST", "/fp/direct/", b"", content_type="application/json", CONTENT_LENGTH="many"
+        "POST", "/fp/direct/", b"{}", content_type="application/json", CONTENT_LENGTH="many"
     )
     assert (response.status_code, response.content.decode()) == (
         400,
