@@ -1,8 +1,9 @@
 """The S3 of the direct-upload tests, as a browser meets it.
 
 With ``FILEPOND_TEST_S3_*`` set (see ``tests/remote_storage.py``) that is the real S3 or
-MinIO, used as it is. Otherwise it is moto's server, in a process of its own started with
-``MOTO_DISABLE_GLOBAL_CORS`` (by default moto answers every request with
+MinIO, used as it is (with ``FILEPOND_TEST_S3_CHECK_POLICIES=1``, for a standalone moto
+server, behind the gateway below). Otherwise it is moto's server, in a process of its own
+started with ``MOTO_DISABLE_GLOBAL_CORS`` (by default moto answers every request with
 ``Access-Control-Allow-Origin: *``, which would hide a wrong CORS configuration), behind a
 small gateway that does two things moto does not do, the way S3 documents them:
 
@@ -325,11 +326,15 @@ class DirectS3:
         self.process: subprocess.Popen[bytes] | None = None
         self.gateway: Gateway | None = None
         if self.external:
-            self.endpoint = os.environ["FILEPOND_TEST_S3_ENDPOINT"]
+            #: Where the app and the browser reach S3 (the gateway, when there is one).
+            self.endpoint = self.upstream = os.environ["FILEPOND_TEST_S3_ENDPOINT"]
             self.bucket = os.environ["FILEPOND_TEST_S3_BUCKET"]
             self.access_key = os.environ["FILEPOND_TEST_S3_ACCESS_KEY"]
             self.secret_key = os.environ["FILEPOND_TEST_S3_SECRET_KEY"]
             self.region = os.environ.get("FILEPOND_TEST_S3_REGION", "us-east-1")
+            # A persistent bucket on a standalone moto server checks no policies either.
+            if os.environ.get("FILEPOND_TEST_S3_CHECK_POLICIES"):
+                self._start_gateway()
             return
         self.bucket = "filepond-direct-tests"
         self.access_key, self.secret_key, self.region = "testing", "testing", "us-east-1"
@@ -341,19 +346,26 @@ class DirectS3:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(moto_port)
-        self.moto_endpoint = f"http://127.0.0.1:{moto_port}"
-        gateway_port = free_port()
-        self.gateway = Gateway(gateway_port, ("127.0.0.1", moto_port), self.bucket, self)
-        threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
-        self.endpoint = f"http://127.0.0.1:{gateway_port}"
+        self.endpoint = self.upstream = f"http://127.0.0.1:{moto_port}"
+        self._start_gateway()
         self.client().create_bucket(Bucket=self.bucket)
 
+    def _start_gateway(self) -> None:
+        upstream = urlsplit(self.upstream)
+        port = free_port()
+        self.gateway = Gateway(
+            port, (upstream.hostname or "127.0.0.1", upstream.port or 80), self.bucket, self
+        )
+        threading.Thread(target=self.gateway.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{port}"
+
     def client(self) -> Any:
+        """A client of S3 itself, past the gateway: for the tests' own looks and changes."""
         import boto3
 
         return boto3.client(
             "s3",
-            endpoint_url=getattr(self, "moto_endpoint", self.endpoint),
+            endpoint_url=self.upstream,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
