@@ -56,9 +56,12 @@ def complete(request: Any, key: Any) -> TemporaryUpload:
     area = area_for(upload)
     size = upload.upload_length or 0
     if transfer.target == APP and isinstance(area, LocalTemporaryArea):
-        with area.locked(upload.pk):  # no part is being written while it is claimed
-            _claim(upload)
-            _arrived(area, transfer, upload, size)
+        try:
+            with area.locked(upload.pk):  # no part is being written while it is claimed
+                _claim(upload)
+                _arrived(area, transfer, upload, size)
+        except FileNotFoundError:  # removed by hand, or held by another app server
+            raise transfers.missing(upload) from None
     else:
         _claim(upload)
         _arrived(area, transfer, upload, size)

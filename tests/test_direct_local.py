@@ -455,11 +455,16 @@ def test_a_signed_token_of_another_shape_is_not_a_link(client):
     )
 
 
-def test_a_part_for_a_local_file_that_is_gone(client, upload_dirs):
+def test_a_part_or_a_complete_for_a_local_file_that_is_gone(client, upload_dirs):
     content = os.urandom(6 * MiB)
     answer = dc.begun(client, content)
     (upload_dirs["tmp"] / f"{upload_id_of(answer)}.upload").unlink()
     response = dc.put_part(client, answer["urls"]["2"], content[5 * MiB :])
+    assert (response.status_code, response.content.decode()) == (
+        404,
+        "The file of that upload is missing.",
+    )
+    response = dc.complete(client, answer["key"])
     assert (response.status_code, response.content.decode()) == (
         404,
         "The file of that upload is missing.",
