@@ -141,8 +141,11 @@ def put_part(url: str, path: str, offset: int, length: int) -> None:
         conn.close()
 
 
-def direct_upload(conn: BrowserConnection, path: str, size: int, parallel: int) -> str:
+def direct_upload(
+    conn: BrowserConnection, path: str, size: int, parallel: int, report: bool = False
+) -> str:
     """What direct.js does: begin, parts at once, complete; returns the upload id."""
+    started = time.perf_counter()
     begun = json.loads(
         call(conn, "/fp/direct/", {"name": "bench.bin", "size": size, "type": ""}, "begin")
     )
@@ -167,7 +170,15 @@ def direct_upload(conn: BrowserConnection, path: str, size: int, parallel: int) 
         ]
         for job in jobs:
             job.result()
-    return call(conn, "/fp/direct/complete/", {"key": begun["key"]}, "complete").decode()
+    sent = time.perf_counter()
+    upload_id = call(conn, "/fp/direct/complete/", {"key": begun["key"]}, "complete").decode()
+    if report:
+        print(
+            f"    direct: begin and {begun['parts']} parts {sent - started:.1f} s, "
+            f"complete {time.perf_counter() - sent:.1f} s",
+            flush=True,
+        )
+    return upload_id
 
 
 def measure(
@@ -249,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
                     ) -> str:
                         length = args.part_mib * MiB + MiB if small else size
                         if mode == "direct":
-                            return direct_upload(conn, path, length, args.parallel)
+                            return direct_upload(
+                                conn, path, length, args.parallel, report=not small
+                            )
                         return upload(conn, path, length, chunk)
 
                     try:
