@@ -57,7 +57,15 @@ def site(settings: Any, transactional_db: None, live_server: Any) -> Iterator[st
 
 
 @pytest.fixture
-def page(browser: Any, site: str) -> Iterator[FormPage]:
+def access_log(site: str) -> Iterator[AccessLog]:
+    """Every request the app server handles during the test, the page and its scripts
+    included."""
+    with AccessLog() as log:
+        yield log
+
+
+@pytest.fixture
+def page(browser: Any, site: str, access_log: AccessLog) -> Iterator[FormPage]:
     context = browser.new_context(base_url=site, viewport={"width": 720, "height": 900})
     context.set_default_timeout(TIMEOUT_MS * 3)
     yield FormPage(context.new_page()).goto("/", ponds=1)
@@ -123,28 +131,28 @@ def submit(page: FormPage) -> dict[str, Any]:
 
 
 def test_a_20_mb_file_goes_straight_to_s3_and_the_app_sees_only_small_requests(
-    page: FormPage, cors_bucket: Any, film: tuple[Path, bytes], caplog: Any
+    page: FormPage, cors_bucket: Any, film: tuple[Path, bytes], caplog: Any, access_log: AccessLog
 ) -> None:
     path, data = film
     gateway = cors_bucket.gateway
     if gateway is not None:
         gateway.failures[2] = 1  # the first try of part 2 fails: only it is sent again
     caplog.set_level(logging.DEBUG, logger="django_filepond_server.api")
-    with AccessLog() as log:
-        page.add("document", path)
-        (item,) = page.wait_for_states("document", "processing-complete")
-        upload_id = item["serverId"]
-        assert item["hidden"] == upload_id
-        upload = TemporaryUpload.objects.get(pk=upload_id)
-        assert (upload.complete, upload.received, upload.field_name) == (True, SIZE, "document")
-        assert upload.file_name == "film.bin" and upload.area == "direct-tmp"
+    page.add("document", path)
+    (item,) = page.wait_for_states("document", "processing-complete")
+    upload_id = item["serverId"]
+    assert item["hidden"] == upload_id
+    upload = TemporaryUpload.objects.get(pk=upload_id)
+    assert (upload.complete, upload.received, upload.field_name) == (True, SIZE, "document")
+    assert upload.file_name == "film.bin" and upload.area == "direct-tmp"
 
-        assert browser_sha256(page, f"/fp/?restore={upload_id}") == sha256(data)
-        stored = submit(page)
-        assert browser_sha256(page, f"/fp/?load={stored['stored']}") == sha256(data)
+    assert browser_sha256(page, f"/fp/?restore={upload_id}") == sha256(data)
+    stored = submit(page)
+    assert browser_sha256(page, f"/fp/?load={stored['stored']}") == sha256(data)
 
-    # The bytes went to S3, the app's requests were all small.
-    largest = log.largest()
+    # The bytes went to S3, the app's requests (the page and its scripts included) were all
+    # small.
+    largest = access_log.largest()
     assert largest.body_length is not None and largest.body_length <= SMALL_BODY, largest
     direct = [e.path for e in wire.exchanges if e.path.startswith("/fp/direct")]
     if gateway is not None:
@@ -186,18 +194,17 @@ def test_a_small_file_goes_in_one_form_post_and_cancel_aborts_a_large_one(
 
 
 def test_without_s3_the_same_page_sends_the_bytes_to_the_apps_own_target(
-    page: FormPage, film: tuple[Path, bytes]
+    page: FormPage, film: tuple[Path, bytes], access_log: AccessLog
 ) -> None:
     path, data = film
-    with AccessLog() as log:
-        page.add("document", path)
-        (item,) = page.wait_for_states("document", "processing-complete")
-        upload_id = item["serverId"]
-        assert browser_sha256(page, f"/fp/?restore={upload_id}") == sha256(data)
-        stored = submit(page)
-        assert browser_sha256(page, f"/fp/?load={stored['stored']}") == sha256(data)
+    page.add("document", path)
+    (item,) = page.wait_for_states("document", "processing-complete")
+    upload_id = item["serverId"]
+    assert browser_sha256(page, f"/fp/?restore={upload_id}") == sha256(data)
+    stored = submit(page)
+    assert browser_sha256(page, f"/fp/?load={stored['stored']}") == sha256(data)
     # Every large body went to the signed target, one part per request.
-    large = [e for e in log.entries if (e.body_length or 0) > SMALL_BODY]
+    large = [e for e in access_log.entries if (e.body_length or 0) > SMALL_BODY]
     assert len(large) == 3
     assert all(
         e.method == "PUT" and re.match(r"^/fp/direct/target/[\w:-]+/?$", e.path) for e in large
