@@ -103,3 +103,10 @@ if "FILEPOND_BENCH_S3_TRANSFER_JSON" in os.environ:
     for _config in STORAGES.values():
         if _config["BACKEND"] == "storages.backends.s3.S3Storage":
             _config.setdefault("OPTIONS", {})["transfer_config"] = _transfer_config
+if "FILEPOND_BENCH_TEMP_STORAGE" in os.environ:
+    # For benchmarks/direct.py: the temporary area on one of the STORAGES aliases above. One
+    # app server, so SQLite's warning for shared areas does not apply.
+    FILEPOND_SERVER_TEMP_STORAGE = os.environ["FILEPOND_BENCH_TEMP_STORAGE"]
+    SILENCED_SYSTEM_CHECKS = ["django_filepond_server.W005"]
+if "FILEPOND_BENCH_DIRECT_PART_SIZE" in os.environ:
+    FILEPOND_SERVER_DIRECT_PART_SIZE = int(os.environ["FILEPOND_BENCH_DIRECT_PART_SIZE"])

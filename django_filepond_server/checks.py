@@ -199,6 +199,38 @@ class Ids:
         "Set FILEPOND_SERVER_TEMP_STORAGE to a storage every app server shares (see the "
         "deployment documentation).",
     )
+    DIRECT_TARGET = (
+        "E031",
+        "FILEPOND_SERVER_DIRECT_TARGET should be 'auto', 's3' or 'app'; found {value!r}.",
+        None,
+    )
+    DIRECT_NEEDS_S3 = (
+        "E032",
+        "FILEPOND_SERVER_DIRECT_TARGET is 's3', but FILEPOND_SERVER_TEMP_STORAGE {problem}, so "
+        "direct uploads have no bucket to go to.",
+        "Point FILEPOND_SERVER_TEMP_STORAGE at a STORAGES alias whose BACKEND is "
+        "storages.backends.s3.S3Storage, or set FILEPOND_SERVER_DIRECT_TARGET to 'auto' to "
+        "send direct uploads to the app's own target where there is no S3.",
+    )
+    DIRECT_PART_SIZE = (
+        "E033",
+        "FILEPOND_SERVER_DIRECT_PART_SIZE should be a whole number of bytes from 5 MiB "
+        "(5242880) to 5 GiB (5368709120), the part sizes S3 accepts; found {value!r}.",
+        None,
+    )
+    DIRECT_URL_EXPIRY = (
+        "E034",
+        "FILEPOND_SERVER_DIRECT_URL_EXPIRY should be at most 604800 seconds (7 days), the "
+        "longest S3 signs a request for; found {value!r}.",
+        None,
+    )
+    DIRECT_URLS_OUTLIVE_UPLOADS = (
+        "W007",
+        "FILEPOND_SERVER_DIRECT_URL_EXPIRY ({expiry} s) is longer than "
+        "FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT ({idle} s): a presigned request could still "
+        "send bytes after filepond_cleanup removed the begun upload they were for.",
+        "Keep the expiry shorter than the idle timeout; the client asks for fresh URLs as it goes.",
+    )
     TEMP_DIR_IN_MEDIA = (
         "W001",
         "FILEPOND_SERVER_TEMP_DIR is inside MEDIA_ROOT, so unchecked temporary uploads may be "
@@ -287,6 +319,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_lifecycle())
     errors.extend(_check_widget())
     errors.extend(_check_tus_origins())
+    errors.extend(_check_direct())
     return errors
 
 
@@ -302,6 +335,60 @@ def _check_tus_origins() -> list[CheckMessage]:
         for item in value
         if not (isinstance(item, str) and _ORIGIN.fullmatch(item))
     ]
+
+
+def _check_direct() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    target = _setting("FILEPOND_SERVER_DIRECT_TARGET")
+    if target not in ("auto", "s3", "app"):
+        errors.append(_message(Error, Ids.DIRECT_TARGET, value=target))
+    elif target == "s3":
+        problem = _not_s3(_setting("FILEPOND_SERVER_TEMP_STORAGE"))
+        if problem:
+            errors.append(_message(Error, Ids.DIRECT_NEEDS_S3, problem=problem))
+    part_size = _setting("FILEPOND_SERVER_DIRECT_PART_SIZE")
+    if (
+        isinstance(part_size, bool)
+        or not isinstance(part_size, int)
+        or not 5 * 1024**2 <= part_size <= 5 * 1024**3
+    ):
+        errors.append(_message(Error, Ids.DIRECT_PART_SIZE, value=part_size))
+    expiry = _setting("FILEPOND_SERVER_DIRECT_URL_EXPIRY")
+    if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry <= 0:
+        errors.append(
+            _message(
+                Error, Ids.WHOLE_SECONDS, name="FILEPOND_SERVER_DIRECT_URL_EXPIRY", value=expiry
+            )
+        )
+        return errors
+    if expiry > 7 * 24 * 60 * 60:
+        errors.append(_message(Error, Ids.DIRECT_URL_EXPIRY, value=expiry))
+    idle = _setting("FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT")
+    idle_seconds = idle.total_seconds() if isinstance(idle, timedelta) else idle
+    if isinstance(idle_seconds, (int, float)) and 0 < idle_seconds < expiry:
+        errors.append(
+            _message(
+                Warning, Ids.DIRECT_URLS_OUTLIVE_UPLOADS, expiry=expiry, idle=f"{idle_seconds:g}"
+            )
+        )
+    return errors
+
+
+def _not_s3(alias: Any) -> str | None:
+    """What keeps the temporary storage ``alias`` from being S3, or None if it is S3."""
+    if alias is None:
+        return "is not set"
+    config = (getattr(settings, "STORAGES", {}) or {}).get(alias)
+    if config is None:
+        return f"({alias!r}) is not an alias of STORAGES"
+    try:
+        backend = import_string(config.get("BACKEND", ""))
+        from storages.backends.s3 import S3Storage
+    except (ImportError, ImproperlyConfigured):
+        return f"({alias!r}) cannot be imported with boto3"
+    if not (isinstance(backend, type) and issubclass(backend, S3Storage)):
+        return f"({alias!r}) is not a django-storages S3Storage"
+    return None
 
 
 def _check_widget() -> list[CheckMessage]:

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from django_filepond_server import signals, stores
+from django_filepond_server import direct, signals, stores
 from django_filepond_server.conf import conf
 from django_filepond_server.models import TemporaryUpload, UploadPart, is_valid_upload_id, lock_row
 from django_filepond_server.storage import list_files
@@ -53,6 +53,7 @@ class CleanupReport:
     missing_files: int = 0
     orphan_files: int = 0
     aborted_stores: int = 0
+    aborted_transfers: int = 0
     bytes: int = 0
     ids: list[str] = field(default_factory=list)
 
@@ -65,6 +66,7 @@ class CleanupReport:
             + self.missing_files
             + self.orphan_files
             + self.aborted_stores
+            + self.aborted_transfers
         )
 
 
@@ -111,7 +113,8 @@ def _unless_being_written(area: TemporaryArea, upload_id: str) -> Iterator[bool]
 
 def cleanup(*, dry_run: bool = False) -> CleanupReport:
     """Remove expired, abandoned and refused uploads, rows whose local file is gone, bytes
-    without a row, and multipart uploads that an interrupted ``store_upload`` left behind."""
+    without a row, multipart uploads that an interrupted ``store_upload`` left behind, and
+    those of direct uploads that are gone."""
     report = CleanupReport()
     candidate_ids = list(TemporaryUpload.objects.filter(_candidates()).values_list("pk", flat=True))
     for upload_id in candidate_ids:
@@ -127,6 +130,10 @@ def cleanup(*, dry_run: bool = False) -> CleanupReport:
         _remove_orphan_objects(StorageTemporaryArea(alias), report, dry_run)
     report.aborted_stores += stores.abort_stale(
         older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
+    )
+    # After the rows above: the multipart uploads of direct uploads removed just now go too.
+    report.aborted_transfers += direct.abort_stale(
+        aliases, older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
     )
     return report
 

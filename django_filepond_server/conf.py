@@ -26,6 +26,10 @@ ENDPOINT_KEYS = (
     "HEAD_TUS",
     "PATCH_TUS",
     "DELETE_TUS",
+    "POST_DIRECT",
+    "POST_DIRECT_PARTS",
+    "POST_DIRECT_COMPLETE",
+    "POST_DIRECT_ABORT",
 )
 
 MiB = 1024 * 1024
@@ -67,6 +71,9 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_WIDGET_CHUNK_SIZE": None,
     "FILEPOND_SERVER_TUS_CLIENT_JS": ["tus-js-client/dist/tus.min.js"],
     "FILEPOND_SERVER_TUS_CORS_ORIGINS": [],
+    "FILEPOND_SERVER_DIRECT_TARGET": "auto",
+    "FILEPOND_SERVER_DIRECT_PART_SIZE": 8 * MiB,
+    "FILEPOND_SERVER_DIRECT_URL_EXPIRY": 15 * 60,
 }
 
 
@@ -270,6 +277,25 @@ class Settings:
         """Origins (``https://app.example.com``) whose pages may send tus requests with
         their cookies and read the tus headers of the answers."""
         return list(_get("FILEPOND_SERVER_TUS_CORS_ORIGINS"))
+
+    @property
+    def DIRECT_TARGET(self) -> str:
+        """Where direct uploads send their bytes: ``"s3"`` (the temporary storage's bucket),
+        ``"app"`` (this app's own signed target) or ``"auto"`` (S3 when the temporary
+        storage is on S3, else the app)."""
+        return str(_get("FILEPOND_SERVER_DIRECT_TARGET"))
+
+    @property
+    def DIRECT_PART_SIZE(self) -> int:
+        """Direct uploads up to this size are sent in one request; larger ones in parts of
+        this size (S3 multipart uploads)."""
+        return int(_get("FILEPOND_SERVER_DIRECT_PART_SIZE"))
+
+    @property
+    def DIRECT_URL_EXPIRY(self) -> int:
+        """Seconds a presigned request (or the app's signed target) of a direct upload stays
+        valid; the client asks for fresh ones as it goes."""
+        return int(_get("FILEPOND_SERVER_DIRECT_URL_EXPIRY"))
 
 
 def _duration(value: Any) -> timedelta:

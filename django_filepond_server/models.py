@@ -158,3 +158,32 @@ class StoredUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file.name} ({self.upload_id})"
+
+
+class DirectTransfer(models.Model):
+    """A temporary upload whose bytes go from the browser straight to the temporary area:
+    to S3 through presigned requests, or to the app's own signed target where there is no S3.
+
+    ``key`` is the name the client writes and completes: an object key for S3, the upload's
+    name in the area otherwise. ``part_size`` is 0 for a file sent in one request, else the
+    size of every part but the last; ``multipart_id`` is S3's id of the multipart upload.
+    """
+
+    upload = models.OneToOneField(
+        TemporaryUpload,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="direct",
+        verbose_name=_("upload"),
+    )
+    target = models.CharField(_("target"), max_length=8)
+    key = models.CharField(_("key"), max_length=1024)
+    part_size = models.BigIntegerField(_("part size"), default=0)
+    multipart_id = models.CharField(_("multipart upload id"), max_length=1024, blank=True)
+
+    class Meta:
+        verbose_name = _("direct transfer")
+        verbose_name_plural = _("direct transfers")
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.target})"

@@ -104,12 +104,17 @@ def missing(upload: TemporaryUpload) -> APIException:
 # --- the checks of a completed upload ----------------------------------------------------------
 
 
-def run_checks(upload: TemporaryUpload, opener: Callable[[], BinaryIO]) -> UploadRejected | None:
+def run_checks(
+    upload: TemporaryUpload,
+    opener: Callable[[], BinaryIO],
+    head_opener: Callable[[], BinaryIO] | None = None,
+) -> UploadRejected | None:
     """Sniff the type, apply the field's rules and the validators to the bytes ``opener``
     gives; the detected type becomes the upload's content type. Returns the refusal, if any;
-    the caller records it."""
+    the caller records it. ``head_opener``, when given, opens just the file's first bytes
+    for the sniff (a bounded ranged read of a remote object)."""
     try:
-        with opener() as f:
+        with (head_opener or opener)() as f:
             upload.detected_type = detect_type(f)
         upload.content_type = upload.detected_type
         rules_for(upload.field_name).check(upload.file_name, upload.received, upload.detected_type)

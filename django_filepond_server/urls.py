@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.urls import re_path
 
-from django_filepond_server import tus_views, views
+from django_filepond_server import direct_views, tus_views, views
 
 app_name = "django_filepond_server"
 
@@ -29,4 +29,14 @@ urlpatterns = [
     re_path(r"^fetch/?$", views.FetchView.as_view(), name="fetch"),
     re_path(r"^tus/?$", tus_views.tus_creation, name="tus"),
     re_path(r"^tus/(?P<upload_id>[^/]+)/?$", tus_views.tus_upload, name="tus-upload"),
+    # Direct uploads (direct_views): the browser sends the bytes to S3 or the app's target.
+    re_path(r"^direct/?$", direct_views.BeginView.as_view(), name="direct-begin"),
+    re_path(r"^direct/parts/?$", direct_views.PartsView.as_view(), name="direct-parts"),
+    re_path(r"^direct/complete/?$", direct_views.CompleteView.as_view(), name="direct-complete"),
+    re_path(r"^direct/abort/?$", direct_views.AbortView.as_view(), name="direct-abort"),
+    re_path(
+        r"^direct/target/(?P<token>[A-Za-z0-9_:-]+)/?$",
+        direct_views.TargetView.as_view(),
+        name="direct-target",
+    ),
 ]

@@ -111,3 +111,38 @@ def patch(client: Client) -> Callable[..., object]:
         )
 
     return send
+
+
+@pytest.fixture(scope="session")
+def direct_s3():
+    """The S3 of the direct-upload tests: moto without its blanket CORS, behind a gateway
+    that checks form POST policies as S3 does (or the real S3 of FILEPOND_TEST_S3_*); see
+    tests/direct_s3.py."""
+    from tests.direct_s3 import DirectS3
+
+    server = DirectS3()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def direct_area(settings, direct_s3):
+    """FILEPOND_SERVER_TEMP_STORAGE on that S3, under a prefix of this test's own (emptied
+    afterwards, multipart uploads included), and the permanent store in the same bucket."""
+    import secrets
+    from types import SimpleNamespace
+
+    from django_filepond_server.temporary import StorageTemporaryArea
+
+    token = secrets.token_hex(4)
+    tmp, store = f"tmp-{token}", f"store-{token}"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "direct-tmp": direct_s3.storage_options(tmp),
+        "direct-store": direct_s3.storage_options(store),
+    }
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "direct-tmp"
+    settings.FILEPOND_SERVER_STORAGE = "direct-store"
+    yield SimpleNamespace(area=StorageTemporaryArea("direct-tmp"), tmp=tmp, store=store)
+    direct_s3.empty(tmp)
+    direct_s3.empty(store)

@@ -611,3 +611,25 @@ def _tus_form(sample: Any, ctx: Context) -> None:
     assert any("django_filepond_server/tus.js" in tag for tag in scripts)
     valid, errors, _scripts = ctx.call_in_request(check, text)
     assert not valid and "video" in errors
+
+
+@exercise("direct.rst", "VideoForm")
+def _video_form(sample: Any, ctx: Context) -> None:
+    from tests import direct_client
+
+    def video(request: HttpRequest) -> HttpResponse:
+        form = sample.VideoForm(request.POST or None, request=request)
+        if request.method == "POST":
+            return HttpResponse("valid" if form.is_valid() else form.errors.as_text())
+        return HttpResponse(f"{form.media}{form}")
+
+    ctx.mount(video=video)
+    page = ctx.client.get("/video/").content.decode()
+    assert page.index("django_filepond_server/direct.js") < page.index("filepond-widget.js")
+    assert "&quot;transport&quot;:&quot;direct&quot;" in page
+    # Without S3 the bytes go to the app's own target; the form takes the upload.
+    clip = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free" + bytes(99)
+    upload_id = direct_client.upload(
+        ctx.client, clip, "clip.mp4", declared_type="video/mp4", field="video"
+    )
+    assert ctx.client.post("/video/", {"video": upload_id}).content == b"valid"

@@ -453,3 +453,66 @@ def test_local_uploads_held_by_several_servers_is_a_database_warning(settings):
 def test_validation_timeout_must_be_positive(settings):
     settings.FILEPOND_SERVER_VALIDATION_TIMEOUT = 0
     assert ids() == ["django_filepond_server.E016"]
+
+
+# --- direct uploads -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("FILEPOND_SERVER_DIRECT_TARGET", "bucket", ["django_filepond_server.E031"]),
+        ("FILEPOND_SERVER_DIRECT_TARGET", None, ["django_filepond_server.E031"]),
+        ("FILEPOND_SERVER_DIRECT_PART_SIZE", 5 * 1024 * 1024 - 1, ["django_filepond_server.E033"]),
+        ("FILEPOND_SERVER_DIRECT_PART_SIZE", 5 * 1024**3 + 1, ["django_filepond_server.E033"]),
+        ("FILEPOND_SERVER_DIRECT_PART_SIZE", "8MB", ["django_filepond_server.E033"]),
+        ("FILEPOND_SERVER_DIRECT_PART_SIZE", True, ["django_filepond_server.E033"]),
+        ("FILEPOND_SERVER_DIRECT_URL_EXPIRY", 0, ["django_filepond_server.E019"]),
+        ("FILEPOND_SERVER_DIRECT_URL_EXPIRY", 1.5, ["django_filepond_server.E019"]),
+        (
+            "FILEPOND_SERVER_DIRECT_URL_EXPIRY",
+            7 * 24 * 3600 + 1,
+            ["django_filepond_server.E034", "django_filepond_server.W007"],
+        ),
+        ("FILEPOND_SERVER_DIRECT_URL_EXPIRY", 3601, ["django_filepond_server.W007"]),
+    ],
+)
+def test_bad_direct_settings(settings, name, value, expected):
+    setattr(settings, name, value)
+    assert ids() == expected
+
+
+def test_good_direct_settings_pass(settings):
+    settings.FILEPOND_SERVER_DIRECT_TARGET = "app"
+    settings.FILEPOND_SERVER_DIRECT_PART_SIZE = 5 * 1024**3
+    settings.FILEPOND_SERVER_DIRECT_URL_EXPIRY = 3600
+    assert ids() == []
+    settings.FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT = 30
+    settings.FILEPOND_SERVER_DIRECT_URL_EXPIRY = 20
+    assert ids() == []
+
+
+def test_the_s3_target_needs_the_temporary_storage_on_s3(settings, tmp_path):
+    settings.FILEPOND_SERVER_DIRECT_TARGET = "s3"
+    (message,) = check_settings()
+    assert message.id == "django_filepond_server.E032"
+    assert message.msg == (
+        "FILEPOND_SERVER_DIRECT_TARGET is 's3', but FILEPOND_SERVER_TEMP_STORAGE is not set, "
+        "so direct uploads have no bucket to go to."
+    )
+    with_storages(
+        settings,
+        tmp=s3(location="filepond-tmp"),
+        tmpdir={
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "scratch")},
+        },
+    )
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "tmpdir"
+    sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    on_sqlite = ["django_filepond_server.W005"] if sqlite else []
+    assert ids() == [*on_sqlite, "django_filepond_server.E032"]
+    (message,) = [m for m in check_settings() if m.id.endswith("E032")]
+    assert "('tmpdir') is not a django-storages S3Storage" in message.msg
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "tmp"
+    assert ids() == on_sqlite

@@ -53,6 +53,8 @@ def test_the_wheel_holds_the_package_and_nothing_else(dist):
         "django_filepond_server/static/django_filepond_server/filepond-widget.css",
         "django_filepond_server/static/django_filepond_server/tus.js",
         "django_filepond_server/tus_views.py",
+        "django_filepond_server/static/django_filepond_server/direct.js",
+        "django_filepond_server/migrations/0004_direct_transfers.py",
     ):
         assert required in names, required
     # The form widget loads FilePond from where the site says; the package never ships it.

@@ -25,11 +25,16 @@ from django_filepond_server.conf import conf
 WIDGET_SCRIPT = "django_filepond_server/filepond-widget.js"
 #: Its style sheet: the widget's width in the admin's rows, the busy message.
 WIDGET_STYLE = "django_filepond_server/filepond-widget.css"
+#: The client of direct uploads (``transport="direct"``).
+DIRECT_SCRIPT = "django_filepond_server/direct.js"
 
 #: Other ways to send a file than FilePond's own process and PATCH requests: a field's
 #: ``transport`` names one, and this maps the name to the scripts its pages load (before
 #: the widget's script) to register it as ``window.DjangoFilePond.transports[name]``.
-TRANSPORTS: dict[str, Callable[[], list[Any]]] = {}
+TRANSPORTS: dict[str, Callable[[], list[Any]]] = {
+    # Straight to the temporary storage's S3 bucket, or the app's own target (docs: direct).
+    "direct": lambda: [DIRECT_SCRIPT],
+}
 
 
 #: Django language codes -> FilePond 4.32 locale modules (``filepond/locale/<name>.js``).

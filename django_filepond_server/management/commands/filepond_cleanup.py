@@ -28,3 +28,8 @@ class Command(BaseCommand):
             f"{report.rejected} refused upload(s), {report.missing_files} row(s) without a "
             f"file, {report.orphan_files} file(s) without a row."
         )
+        if report.aborted_transfers:
+            self.stdout.write(
+                f"{verb} the S3 multipart uploads of {report.aborted_transfers} direct "
+                "upload(s) that are gone."
+            )
