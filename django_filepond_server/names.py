@@ -7,8 +7,11 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-#: Longest file name kept, in characters (most filesystems allow 255 bytes).
+#: Longest file name kept, in characters.
 MAX_NAME_LENGTH = 150
+#: Longest file name kept, in UTF-8 bytes: most filesystems allow 255 bytes per name, and
+#: storages may add a suffix to a name that is taken.
+MAX_NAME_BYTES = 200
 
 FALLBACK_NAME = "file"
 
@@ -56,7 +59,8 @@ def safe_name(name: str | None) -> str:
 
     The result has no path separators, no NUL or control characters, is never ``.`` or
     ``..`` nor starts with a dot run that could read as one, and is at most
-    :data:`MAX_NAME_LENGTH` characters with its extension kept.
+    :data:`MAX_NAME_LENGTH` characters and :data:`MAX_NAME_BYTES` bytes of UTF-8 (so that
+    it fits a filesystem's name in any script) with its extension kept.
     """
     if not name:
         return FALLBACK_NAME
@@ -67,13 +71,20 @@ def safe_name(name: str | None) -> str:
     name = name.strip().strip(".").strip()
     if not name:
         return FALLBACK_NAME
-    if len(name) > MAX_NAME_LENGTH:
+    if len(name) > MAX_NAME_LENGTH or len(_utf8(name)) > MAX_NAME_BYTES:
         stem, dot, ext = name.rpartition(".")
-        if dot and 0 < len(ext) <= 16 and stem:
-            name = stem[: MAX_NAME_LENGTH - len(ext) - 1].rstrip() + "." + ext
-        else:
-            name = name[:MAX_NAME_LENGTH]
+        suffix = "." + ext if dot and 0 < len(ext) <= 16 and stem else ""
+        if not suffix:
+            stem = name
+        stem = stem[: MAX_NAME_LENGTH - len(suffix)]
+        # Whole characters only: a cut inside a multi-byte character drops that character.
+        stem = _utf8(stem)[: MAX_NAME_BYTES - len(_utf8(suffix))].decode("utf-8", "ignore")
+        name = stem.rstrip() + suffix
     return name
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def guess_type(name: str) -> str:

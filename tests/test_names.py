@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from django_filepond_server.names import (
+    MAX_NAME_BYTES,
     MAX_NAME_LENGTH,
     content_disposition,
     decode_header_name,
@@ -109,6 +110,16 @@ def test_safe_name_caps_the_length_and_keeps_the_extension():
     assert len(name) == MAX_NAME_LENGTH
     assert name.endswith(".pdf")
     assert len(safe_name("y" * 1000)) == MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize("letter", ["é", "写", "🙂"])
+def test_safe_name_fits_a_filesystem_name_in_utf8_bytes(letter):
+    """Filesystems allow 255 bytes per name: 150 characters of a non-ASCII script are more."""
+    name = safe_name(letter * 149 + ".txt")
+    assert len(name.encode()) <= MAX_NAME_BYTES < 255
+    assert name.endswith(".txt")
+    assert name.startswith(letter * 10)
+    assert len(safe_name(letter * 1000).encode()) <= MAX_NAME_BYTES
 
 
 def test_decode_header_name_reverses_latin1_decoding_of_utf8():
