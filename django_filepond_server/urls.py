@@ -18,12 +18,12 @@ app_name = "django_filepond_server"
 urlpatterns = [
     re_path(r"^$", views.filepond_root, name="root"),
     re_path(r"^process/?$", views.ProcessView.as_view(), name="process"),
-    re_path(r"^patch/(?P<upload_id>.+?)/?$", views.PatchView.as_view(), name="patch"),
+    re_path(r"^patch/(?P<upload_id>(?s:.+?))/?$", views.PatchView.as_view(), name="patch"),
     re_path(r"^patch/?$", views.PatchView.as_view(), name="patch-query"),
     re_path(r"^revert/?$", views.RevertView.as_view(), name="revert"),
-    re_path(r"^restore/(?P<upload_id>.+?)/?$", views.RestoreView.as_view(), name="restore"),
+    re_path(r"^restore/(?P<upload_id>(?s:.+?))/?$", views.RestoreView.as_view(), name="restore"),
     re_path(r"^restore/?$", views.RestoreView.as_view(), name="restore-query"),
-    re_path(r"^load/(?P<upload_id>.+?)/?$", views.LoadView.as_view(), name="load"),
+    re_path(r"^load/(?P<upload_id>(?s:.+?))/?$", views.LoadView.as_view(), name="load"),
     re_path(r"^load/?$", views.LoadView.as_view(), name="load-query"),
     re_path(r"^fetch/?$", views.FetchView.as_view(), name="fetch"),
 ]
