@@ -450,8 +450,12 @@ def _receive_in_place(
     claimed the upload's checks."""
     try:
         with area.locked(upload.upload_id) as f:
-            # Another chunk of this upload may have been recorded while this one waited.
-            upload.refresh_from_db()
+            # Another chunk of this upload may have been recorded while this one waited, or
+            # the upload reverted.
+            try:
+                upload.refresh_from_db()
+            except TemporaryUpload.DoesNotExist:
+                raise exceptions.UnknownUpload() from None
             if upload.complete or upload.checking_since is not None:
                 return False  # a retry of the last chunk: the caller reports the outcome
             _check_chunk(upload, offset, upload.upload_length or 0, count)
