@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -34,6 +35,7 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 READ_SIZE = 256 * 1024
+_LENGTH = re.compile(r"[0-9]{1,19}")
 
 
 class FetchRefused(APIException):
@@ -217,8 +219,9 @@ class RemoteFile:
 
     @property
     def length(self) -> int | None:
-        value = self.response.getheader("Content-Length")
-        return int(value) if value and value.strip().isdigit() else None
+        # ASCII digits only ("²" passes isdigit()), few enough for int().
+        value = (self.response.getheader("Content-Length") or "").strip()
+        return int(value) if _LENGTH.fullmatch(value) else None
 
     @property
     def content_type(self) -> str:

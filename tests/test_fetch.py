@@ -397,3 +397,12 @@ def test_a_body_without_length_stops_at_the_owners_byte_limit(
     assert response.status_code == 413
     assert not TemporaryUpload.objects.exists()
     assert temporary_files(upload_dirs) == []
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "5000 digits", "-1", "1e3"])
+def test_a_content_length_that_is_no_number_is_read_to_the_end(client, remote, allow_local, value):
+    """Remote servers may send any Content-Length; "²" passes str.isdigit() and 5,000 digits
+    pass Python's limit for int(), and both once answered 500."""
+    response = fetch(client, f"{remote.base}/odd-length?value={quote(value)}")
+    assert response.status_code == 200
+    assert body_of(response) == b"odd length"
