@@ -275,7 +275,7 @@ def _empty(upload_id: str) -> bool:
     object at all (an empty file sent in chunks is one empty PATCH), which is not missing."""
     from django_filepond_server.models import TemporaryUpload
 
-    return TemporaryUpload.objects.filter(pk=upload_id, received=0).exists()
+    return bool(TemporaryUpload.objects.filter(pk=upload_id, received=0).exists())
 
 
 class _StorageWriter(io.RawIOBase):
