@@ -73,7 +73,8 @@ def patch_next(fuzzer: Fuzzer, visitor: Visitor) -> None:
     """The next chunk of a transfer, mostly in order; sometimes a retry, an overlap, a
     gap, a restart, bytes past the end, the empty final chunk, or a body cut short."""
     rng = fuzzer.rng
-    candidates = [u for u in in_progress(fuzzer, visitor) if u.received < (u.length or 0)]
+    # An empty file's transfer takes one empty chunk.
+    candidates = [u for u in in_progress(fuzzer, visitor) if not u.finished]
     if not candidates:
         return uploads.start_chunked(fuzzer, visitor)
     upload = rng.choice(candidates)

@@ -179,7 +179,7 @@ class Fuzzer:
         elif upload is not None and 200 <= status < 300:
             if upload.gone:
                 problems.append(f"{status} for upload {upload.upload_id}, reverted or stored")
-            elif not visitor.may_touch(upload, identity):
+            elif not visitor.may_touch(upload, identity, request.method):
                 problems.append(
                     f"{status} for upload {upload.upload_id} (user {upload.user}, token from "
                     f"{upload.token}) to {visitor.label} with identity {identity!r}"
@@ -190,10 +190,10 @@ class Fuzzer:
             and status == 404
             and identity == "normal"
             and not may_vanish
-            and visitor.may_touch(upload, identity)
+            and visitor.may_touch(upload, identity, request.method)
         ):
             problems.append(f"404 for upload {upload.upload_id} to its owner {visitor.label}")
-        if visitor.refused(identity) and 200 <= status < 300:
+        if visitor.refused(identity, request.method) and 200 <= status < 300:
             problems.append(f"{status} despite a broken Authorization header")
         if not request.garbled:
             cookies = response.headers.get_all("Set-Cookie") or []
@@ -207,8 +207,9 @@ class Fuzzer:
         number = request.header("X-Fuzz-Request")
         head = request.encode(self.shared.port).split(b"\r\n\r\n", 1)[0]
         status = response.status if response else "no answer"
+        answer = response.body[:200] if response else b""
         text = (
-            f"request {number} ({what}, answered {status}): {'; '.join(problems)}\n"
+            f"request {number} ({what}, answered {status} {answer!r}): {'; '.join(problems)}\n"
             f"    {head[:600]!r}\n    body: {len(request.body)} bytes, cut at {request.cut_at}"
         )
         with self.shared.lock:
@@ -284,6 +285,9 @@ class Fuzzer:
             if upload.length is not None and upload.length >= 0 and offset > upload.length:
                 problems.append(f"Upload-Offset {offset} past Upload-Length {upload.length}")
             upload.received = max(upload.received, offset)
+            upload.finished = upload.finished or (
+                request.method == "PATCH" and offset == upload.length
+            )
         declared = str(upload.length) if upload.length is not None and upload.length >= 0 else None
         if head and declared is not None and response.header("Upload-Length") != declared:
             problems.append(f"Upload-Length {response.header('Upload-Length')!r}")

@@ -24,10 +24,17 @@ from dataclasses import dataclass, field
 
 from tests.fuzz import shapes
 
-#: Identities a request can carry: the visitor's own (``"normal"``) most of the time.
-IDENTITIES = ["normal"] * 90 + ["none", "csrf only", "bad session", "bad basic", "bearer"] * 2
+#: Identities a request can carry: the visitor's own (``"normal"``) most of the time. "no
+#: header" leaves out X-CSRFToken (and Basic credentials), which DRF then requires of a user
+#: logged in by session for every unsafe method.
+IDENTITIES = ["normal"] * 88 + [
+    "none", "csrf only", "bad session", "bad basic", "bearer", "no header"
+] * 2  # fmt: skip
 #: Identities that send the visitor's session cookie.
-WITH_SESSION = ("normal", "bad basic", "bearer")
+WITH_SESSION = ("normal", "bad basic", "bearer", "no header")
+#: Identities that send X-CSRFToken (for the "login" visitor).
+WITH_CSRF_HEADER = ("normal", "bad basic", "bearer")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
 
 
 @dataclass(eq=False)
@@ -43,6 +50,7 @@ class Upload:
     received: int = 0
     gone: bool = False  # reverted or stored: every later request must miss it
     refused: bool = False  # the server refused its bytes: its chunks are mostly over
+    finished: bool = False  # a PATCH was answered with the whole length as its offset
     #: Made by a request whose cookies were garbled: whose it is cannot be known, so no
     #: answer about it is judged (the visitor still tries to revert it, to make room).
     unsure: bool = False
@@ -93,7 +101,7 @@ class Visitor:
         if identity == "bad session" and self.keeps_cookies:
             cookies.append(f"sessionid={shapes.token(rng, 32)}")
         headers = [("Cookie", "; ".join(cookies))] if cookies else []
-        if self.kind == "login" and identity in WITH_SESSION:
+        if self.kind == "login" and identity in WITH_CSRF_HEADER:
             headers.append(("X-CSRFToken", self.csrf))
         if self.kind == "basic" and identity == "normal":
             basic = base64.b64encode(f"{self.username}:pw".encode()).decode()
@@ -113,10 +121,18 @@ class Visitor:
             return identity == "normal"
         return self.kind == "login" and bool(self.session) and identity in WITH_SESSION
 
-    def refused(self, identity: str) -> bool:
-        """Whether DRF refuses every request with ``identity`` (broken Basic credentials,
-        unless the session already authenticated the user)."""
-        return identity == "bad basic" and not self.logged_in(identity)
+    def refused(self, identity: str, method: str) -> bool:
+        """Whether DRF refuses a request with ``identity``: broken Basic credentials, unless
+        the session already authenticated the user; a session user's unsafe request without
+        X-CSRFToken."""
+        if identity == "bad basic" and not self.logged_in(identity):
+            return True
+        return (
+            self.logged_in(identity)
+            and self.kind == "login"
+            and identity not in WITH_CSRF_HEADER
+            and method not in SAFE_METHODS
+        )
 
     def made(self, identity: str, sent: Sent) -> tuple[str | None, str | None]:
         """The user and owner token of an upload made with ``identity`` and ``sent``
@@ -124,10 +140,10 @@ class Visitor:
         user = self.username if self.logged_in(identity) else None
         return user, (sent.session and sent.session_token) or sent.csrf
 
-    def may_touch(self, upload: Upload, identity: str) -> bool:
+    def may_touch(self, upload: Upload, identity: str, method: str = "GET") -> bool:
         """Whether a request of this visitor with ``identity`` may get a 2xx for ``upload``:
         as the user it belongs to, or through a session holding its owner token."""
-        if upload.gone or self.refused(identity):
+        if upload.gone or self.refused(identity, method):
             return False
         if upload.user is not None and self.logged_in(identity) and upload.user == self.username:
             return True
