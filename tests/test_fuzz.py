@@ -6,7 +6,8 @@ metadata of every JSON shape, chunks out of order, overlapping or in flight toge
 cut short, and HEAD everywhere (``tests/fuzz/run.py``). The run must get no server error (a
 503 with ``Retry-After`` aside), leave no traceback or warning in gunicorn's and Django's
 logs, write nowhere but the temporary area and the store, keep every upload's bytes with its
-row and no bytes without one; and a normal round trip must still work afterwards.
+row and no bytes without one; and a normal round trip must still work afterwards. A shorter
+run does the same with the temporary area and the permanent store on S3 (moto's server).
 
 Each run picks a new seed and prints it. To replay a run::
 
@@ -29,7 +30,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import connection
 
 from django_filepond_server.storage import list_files
@@ -75,13 +76,15 @@ def fuzz(
     requests: int,
     users: list[tuple[str, str]],
     capsys: Any,
-    temp_storage: dict[str, Any] | None = None,
+    remote_storages: dict[str, Any] | None = None,
 ) -> None:
     """Run ``requests`` requests against a fresh gunicorn, then a round trip, then every
-    check; fail with the seed and a summary of the problems."""
+    check; fail with the seed and a summary of the problems. ``remote_storages`` are
+    ``STORAGES`` aliases for the server (see :class:`tests.fuzz.server.FuzzServer`), and
+    must be in this process's ``STORAGES`` too."""
     files = FileServer()
     fuzz_server = server.FuzzServer(
-        run_dir, database(), fetch_host=remote.HOST, temp_storage=temp_storage
+        run_dir, database(), fetch_host=remote.HOST, storages=remote_storages
     )
     watched = [server.REPO_ROOT] + [os.path.join(run_dir, name) for name in server.MUST_STAY_EMPTY]
     before = server.snapshot(watched)
@@ -102,9 +105,10 @@ def fuzz(
     server_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - server_cpu
     after = server.snapshot(watched)
     problems += [f"the server changed {path}" for path in server.changed(before, after)]
-    problems += problems_left_behind(fuzz_server, fuzzers, temp_storage is not None)
+    on_s3 = bool(remote_storages)
+    problems += problems_left_behind(fuzz_server, fuzzers, remote_storages or {})
     with capsys.disabled():
-        print_figures(shared, elapsed, (client_cpu, server_cpu), temp_storage is not None)
+        print_figures(shared, elapsed, (client_cpu, server_cpu), on_s3)
     assert shared.requests >= requests
     assert not problems, (
         f"{len(problems)} problems with seed {seed} "
@@ -113,7 +117,7 @@ def fuzz(
 
 
 def problems_left_behind(
-    fuzz_server: server.FuzzServer, fuzzers: list[Fuzzer], on_storage: bool
+    fuzz_server: server.FuzzServer, fuzzers: list[Fuzzer], remote_storages: dict[str, Any]
 ) -> list[str]:
     """What the logs, the database and the filesystem show once the server has stopped."""
     run_dir = fuzz_server.run_dir
@@ -131,11 +135,14 @@ def problems_left_behind(
         for upload in visitor.uploads
         if upload.content is not None and not upload.gone
     }
-    if on_storage:
+    if "fuzz-tmp" in remote_storages:
         problems += checks.storage_area_problems(storages["fuzz-tmp"], known)
     else:
         problems += checks.local_area_problems(os.path.join(run_dir, "tmp"), known)
-    problems += checks.store_problems(os.path.join(run_dir, "media"))
+    if "fuzz-store" in remote_storages:
+        problems += checks.store_problems(storages["fuzz-store"])
+    else:
+        problems += checks.store_problems(FileSystemStorage(os.path.join(run_dir, "media")))
     allowed = [os.path.join(run_dir, name) for name in server.WRITABLE]
     # Each worker opens the logs, and /dev/null for its standard streams.
     allowed += [fuzz_server.django_log_path, fuzz_server.log_path, fuzz_server.access_path]
@@ -159,7 +166,7 @@ def print_figures(
     print(
         f"fuzz: {shared.requests} requests in {elapsed:.1f} s "
         f"({shared.requests / elapsed:.0f}/s) on {connection.vendor}"
-        f"{' with the temporary area on S3' if on_storage else ''}; CPU s: "
+        f"{' with the temporary area and the store on S3' if on_storage else ''}; CPU s: "
         f"client {cpu[0]:.1f}, server {cpu[1]:.1f}; "
         f"{shared.unanswered} unanswered; statuses "
         + ", ".join(f"{status}: {count}" for status, count in sorted(shared.statuses.items()))
@@ -188,15 +195,20 @@ def test_a_randomized_run_gets_no_server_error(tmp_path, seed, users, capsys):
 
 
 @pytest.mark.remote_storage
-def test_a_randomized_run_on_an_object_storage_area_gets_no_server_error(
+def test_a_randomized_run_on_object_storage_gets_no_server_error(
     tmp_path, seed, users, capsys, s3_server, settings
 ):
-    options = s3_server.storage_options(location=f"fuzz-{secrets.token_hex(4)}")
-    # The same alias as the server's, for the checks after the run.
-    settings.STORAGES = {**settings.STORAGES, "fuzz-tmp": options}
+    """The temporary area and the permanent store on S3 (moto's server, over HTTP)."""
+    remote_storages = {
+        alias: s3_server.storage_options(location=f"{alias}-{secrets.token_hex(4)}")
+        for alias in ("fuzz-tmp", "fuzz-store")
+    }
+    # The same aliases as the server's, for the checks after the run.
+    settings.STORAGES = {**settings.STORAGES, **remote_storages}
     try:
-        fuzz(str(tmp_path), seed, S3_REQUESTS, users, capsys, temp_storage=options)
+        fuzz(str(tmp_path), seed, S3_REQUESTS, users, capsys, remote_storages)
     finally:  # a real bucket (FILEPOND_TEST_S3_*) keeps nothing of the run
-        storage = storages["fuzz-tmp"]
-        for entry in list(list_files(storage)):
-            storage.delete(entry.name)
+        for alias in remote_storages:
+            storage = storages[alias]
+            for entry in list(list_files(storage)):
+                storage.delete(entry.name)

@@ -175,21 +175,17 @@ def _row_problems(upload: TemporaryUpload) -> list[str]:
     return problems
 
 
-def store_problems(media: str) -> list[str]:
+def store_problems(storage: Storage) -> list[str]:
     """Every stored upload has its file, of its size; no file of the store lacks a row."""
     problems = []
-    files = {
-        os.path.relpath(os.path.join(directory, name), media)
-        for directory, _subdirectories, names in os.walk(media)
-        for name in names
-    }
+    files = {entry.name: entry.size for entry in list_files(storage)}
     for stored in StoredUpload.objects.all():
         name = str(stored.file.name)
         if name not in files:
             problems.append(f"stored upload {stored.upload_id}: {name} is missing")
-        elif os.path.getsize(os.path.join(media, name)) != stored.size:
+        elif files[name] != stored.size:
             problems.append(f"stored upload {stored.upload_id}: {name} has the wrong size")
-        files.discard(name)
+        files.pop(name, None)
     problems += [f"permanent store: {name} belongs to no stored upload" for name in sorted(files)]
     return problems
 

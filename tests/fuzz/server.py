@@ -41,7 +41,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class FuzzServer:
-    """gunicorn with ``workers`` sync workers serving :mod:`tests.fuzz.urls` on loopback."""
+    """gunicorn with ``workers`` sync workers serving :mod:`tests.fuzz.urls` on loopback.
+
+    ``storages`` adds ``STORAGES`` aliases: ``"fuzz-tmp"`` becomes the temporary area and
+    ``"fuzz-store"`` the permanent store (else a directory of the run).
+    """
 
     def __init__(
         self,
@@ -49,7 +53,7 @@ class FuzzServer:
         database: dict[str, Any],
         *,
         fetch_host: str,
-        temp_storage: dict[str, Any] | None = None,
+        storages: dict[str, Any] | None = None,
         workers: int = 3,
     ) -> None:
         self.run_dir = run_dir
@@ -69,7 +73,7 @@ class FuzzServer:
                 "FILEPOND_FUZZ_DIR": run_dir,
                 "FILEPOND_FUZZ_DATABASE": json.dumps(database),
                 "FILEPOND_FUZZ_FETCH_HOST": fetch_host,
-                "FILEPOND_FUZZ_TEMP_STORAGE": json.dumps(temp_storage) if temp_storage else "",
+                "FILEPOND_FUZZ_STORAGES": json.dumps(storages or {}),
                 "HOME": os.path.join(run_dir, "home"),
                 "TMPDIR": os.path.join(run_dir, "systmp"),
                 # gunicorn >= 25.1 puts its control socket here instead of under $HOME.

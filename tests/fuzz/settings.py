@@ -56,9 +56,11 @@ STORAGES = {
 FILEPOND_SERVER_TEMP_DIR = os.path.join(FUZZ_DIR, "tmp")
 # Spooled chunk bodies of the object-storage area, when they outgrow memory.
 FILE_UPLOAD_TEMP_DIR = os.path.join(FUZZ_DIR, "spool")
-if os.environ.get("FILEPOND_FUZZ_TEMP_STORAGE"):
-    STORAGES["fuzz-tmp"] = json.loads(os.environ["FILEPOND_FUZZ_TEMP_STORAGE"])
+# Object storages for the temporary area ("fuzz-tmp") and the permanent store ("fuzz-store").
+STORAGES.update(json.loads(os.environ.get("FILEPOND_FUZZ_STORAGES") or "{}"))
+if "fuzz-tmp" in STORAGES:
     FILEPOND_SERVER_TEMP_STORAGE = "fuzz-tmp"
+FILEPOND_SERVER_STORAGE = "fuzz-store" if "fuzz-store" in STORAGES else "default"
 
 KiB = 1024
 FILEPOND_SERVER_MAX_UPLOAD_SIZE = 192 * KiB
