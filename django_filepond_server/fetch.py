@@ -39,7 +39,7 @@ READ_SIZE = 256 * 1024
 #: answers, so a resolver that never answers cannot pile up threads.
 MAX_LOOKUPS = 16
 _lookup_slots = threading.BoundedSemaphore(MAX_LOOKUPS)
-_CONTENT_LENGTH = re.compile(r"[0-9]+")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")  # few enough digits for int()
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # What RFC 3986 allows unencoded in a path (pchar and "/") or a query, besides letters,
 # digits and "-._~"; "%" keeps the escapes that are already there.

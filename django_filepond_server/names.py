@@ -167,6 +167,10 @@ def _clusters(text: str) -> list[str]:
     return clusters
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def guess_type(name: str) -> str:
     """Content type from the name's extension; ``application/octet-stream`` when unknown."""
     content_type, _ = mimetypes.guess_type(name, strict=False)

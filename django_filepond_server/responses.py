@@ -36,17 +36,24 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
         return None
     first_text, last_text = match.groups()
     if first_text:
-        first = int(first_text)
-        last = int(last_text) if last_text else size - 1
+        first = _position(first_text)
+        last = _position(last_text) if last_text else size - 1
         if last_text and last < first:
             return None
         if first >= size:
             raise exceptions.RangeNotSatisfiable()
         return first, min(last, size - 1)
-    suffix = int(last_text)
+    suffix = _position(last_text)
     if suffix == 0 or size == 0:
         raise exceptions.RangeNotSatisfiable()
     return max(size - suffix, 0), size - 1
+
+
+def _position(digits: str) -> int:
+    """A byte position of a ``Range`` header; one of more than 19 digits is past any file
+    (and past what ``int()`` converts: Python refuses strings of over 4,300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else 10**19
 
 
 def _read_span(f: BinaryIO, first: int, length: int) -> Iterator[bytes]:

@@ -251,7 +251,7 @@ class StorageTemporaryArea(TemporaryArea):
 
     def open(self, upload_id: str) -> BinaryIO:
         parts = self.parts(upload_id)
-        if not parts:
+        if not parts and not _empty(upload_id):
             raise FileNotFoundError(upload_id)
         return PartsReader(self.storage, parts)  # type: ignore[return-value]
 
@@ -264,10 +264,18 @@ class StorageTemporaryArea(TemporaryArea):
             self.storage.delete(name)
 
     def exists(self, upload_id: str) -> bool:
-        return bool(self.parts(upload_id))
+        return bool(self.parts(upload_id)) or _empty(upload_id)
 
     def size(self, upload_id: str) -> int:
         return sum(part.length for part in self.parts(upload_id))
+
+
+def _empty(upload_id: str) -> bool:
+    """Whether ``upload_id`` is an upload of no bytes yet: in a storage area it has no
+    object at all (an empty file sent in chunks is one empty PATCH), which is not missing."""
+    from django_filepond_server.models import TemporaryUpload
+
+    return bool(TemporaryUpload.objects.filter(pk=upload_id, received=0).exists())
 
 
 class _StorageWriter(io.RawIOBase):

@@ -81,13 +81,20 @@ def _new_row(area: TemporaryArea, owner: Owner, **fields: Any) -> TemporaryUploa
     )
 
 
-def missing(upload: TemporaryUpload) -> APIException:
+def missing(upload: TemporaryUpload) -> Exception:
     """What to answer when the area holds no bytes for a known upload.
 
-    In a local area on another machine (several app servers without a shared temporary
-    storage) that is a server problem, said to the operator in the log; otherwise the bytes
-    are gone.
+    Another request may have refused or reverted it meanwhile, removing its bytes: that is
+    the answer then. In a local area on another machine (several app servers without a
+    shared temporary storage) it is a server problem, said to the operator in the log;
+    otherwise the bytes are gone.
     """
+    try:
+        upload.refresh_from_db(fields=["rejected", "rejected_status"])
+    except TemporaryUpload.DoesNotExist:
+        return exceptions.UnknownUpload()
+    if upload.rejected:
+        return UploadRejected(upload.rejected, upload.rejected_status or 415)
     area = area_for(upload)
     if isinstance(area, LocalTemporaryArea) and upload.node and upload.node != area.node:
         logger.warning(
@@ -528,8 +535,12 @@ def _receive_in_place(
     claimed the upload's checks."""
     try:
         with area.locked(upload.upload_id) as f:
-            # Another chunk of this upload may have been recorded while this one waited.
-            upload.refresh_from_db()
+            # Another chunk of this upload may have been recorded while this one waited, or
+            # the upload reverted.
+            try:
+                upload.refresh_from_db()
+            except TemporaryUpload.DoesNotExist:
+                raise exceptions.UnknownUpload() from None
             if upload.complete or upload.checking_since is not None:
                 return False  # a retry of the last chunk: the caller reports the outcome
             _check_chunk(upload, offset, upload.upload_length or 0, count, exact)

@@ -115,6 +115,15 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"t" * 3000)
             self.close_connection = True
+        elif path == "/odd-length":  # a Content-Length that is no number: read to the end
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            value = query["value"][0]
+            self.send_header("Content-Length", "9" * 5000 if value == "5000 digits" else value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"odd length")
+            self.close_connection = True
         elif path == "/huge-declared":
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")

@@ -38,6 +38,15 @@ def test_store_keeps_the_name_when_the_path_ends_with_a_slash(
     assert not get_temporary_area().exists(upload_id)
 
 
+def test_store_keeps_a_long_name_in_a_non_latin_script(process, upload_dirs):
+    """150 characters of Japanese are 450 bytes; the stored file's name must still fit the
+    filesystem (255 bytes), not fail the store."""
+    upload_id = process(b"content", name="写真" * 75 + ".txt")
+    stored = api.store_upload(upload_id, "docs/")
+    assert (upload_dirs["media"] / stored.file.name).read_bytes() == b"content"
+    assert stored.original_name.startswith("写真写真") and stored.original_name.endswith(".txt")
+
+
 def test_store_under_a_new_name_dropping_a_leading_slash(process, upload_dirs):
     upload_id = process(b"content", name="a.txt")
     stored = api.store_upload(upload_id, "/people/42/avatar.txt")

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from django_filepond_server.models import TemporaryUpload
-from django_filepond_server.temporary import get_temporary_area
+from django_filepond_server.temporary import LocalTemporaryArea, get_temporary_area
 from tests.helpers import NOT_FOUND_WITHOUT_SESSION
 
 pytestmark = pytest.mark.django_db
@@ -360,3 +360,36 @@ def test_a_failed_start_leaves_no_file(monkeypatch, upload_dirs):
     with pytest.raises(RuntimeError):
         transfers.start_chunked(10, "filepond", {}, Owner(token="t"))
     assert list(upload_dirs["tmp"].iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "status", "message"),
+    [
+        ("refused", 415, "Files ending in .exe are not accepted here; allowed: .txt."),
+        ("reverted", 404, "No upload with that id was found."),
+    ],
+)
+def test_a_chunk_whose_upload_changed_before_it_got_the_file_gets_why(
+    start_chunked, patch, monkeypatch, settings, meanwhile, status, message
+):
+    """Between the lookup of its upload and the file lock, another request refused the
+    upload (the first chunk's name) or reverted it, removing its file. The chunk gets that
+    answer, not "the file of that upload is missing" (which says the server lost it)."""
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"default": {"extensions": [".txt"]}}
+    upload_id = start_chunked(10)
+    locked = LocalTemporaryArea.locked
+
+    def another_request_first(area, locked_id):
+        if meanwhile == "refused":
+            TemporaryUpload.objects.filter(pk=locked_id).update(
+                rejected=message, rejected_status=415
+            )
+        else:
+            TemporaryUpload.objects.filter(pk=locked_id).delete()
+        area.delete(locked_id)
+        return locked(area, locked_id)
+
+    monkeypatch.setattr(LocalTemporaryArea, "locked", another_request_first)
+    response = patch(upload_id, b"0123456789", 0, 10, name="notes.txt")
+    assert response.status_code == status
+    assert response.content.decode() == message

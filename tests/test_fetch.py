@@ -784,3 +784,12 @@ def test_https_refuses_a_certificate_from_an_unknown_authority(
     assert response.content.decode() == "The remote server's certificate could not be verified."
     assert tls_remote.server_names == ["files.tls.test"]  # the handshake did start
     assert tls_remote.requests == []
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "5000 digits", "-1", "1e3"])
+def test_a_content_length_that_is_no_number_is_read_to_the_end(client, remote, allow_local, value):
+    """Remote servers may send any Content-Length; "²" passes str.isdigit() and 5,000 digits
+    pass Python's limit for int(), and both once answered 500."""
+    response = fetch(client, f"{remote.base}/odd-length?value={quote(value)}")
+    assert response.status_code == 200
+    assert body_of(response) == b"odd length"

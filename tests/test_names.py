@@ -199,6 +199,16 @@ def test_a_capped_name_leaves_room_for_a_storage_collision_suffix():
     assert MAX_NAME_BYTES + len("_abcdefg") == 255
 
 
+@pytest.mark.parametrize("letter", ["é", "写", "🙂"])
+def test_safe_name_fits_a_filesystem_name_in_utf8_bytes(letter):
+    """Filesystems allow 255 bytes per name: 150 characters of a non-ASCII script are more."""
+    name = safe_name(letter * 149 + ".txt")
+    assert len(name.encode()) <= MAX_NAME_BYTES < 255
+    assert name.endswith(".txt")
+    assert name.startswith(letter * 10)
+    assert len(safe_name(letter * 1000).encode()) <= MAX_NAME_BYTES
+
+
 def test_decode_header_name_reverses_latin1_decoding_of_utf8():
     wire = "résumé 東京.pdf".encode().decode("latin-1")
     assert decode_header_name(wire) == "résumé 東京.pdf"

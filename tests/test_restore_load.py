@@ -148,6 +148,10 @@ def stored_digits(process):
         ("bytes=-3", b"789", "bytes 7-9/10"),
         ("bytes=8-100", b"89", "bytes 8-9/10"),
         ("bytes=-100", b"0123456789", "bytes 0-9/10"),
+        # Numbers past Python's 4,300-digit limit for int() once answered 500.
+        ("bytes=8-" + "9" * 5000, b"89", "bytes 8-9/10"),
+        ("bytes=-" + "9" * 5000, b"0123456789", "bytes 0-9/10"),
+        ("bytes=" + "0" * 5000 + "2-4", b"234", "bytes 2-4/10"),
     ],
 )
 def test_load_answers_a_single_range(client, stored_digits, header, content, content_range):
@@ -165,7 +169,9 @@ def test_load_ignores_ranges_it_does_not_serve(client, stored_digits, header):
     assert body_of(response) == b"0123456789"
 
 
-@pytest.mark.parametrize("header", ["bytes=10-", "bytes=99-100", "bytes=-0"])
+@pytest.mark.parametrize(
+    "header", ["bytes=10-", "bytes=99-100", "bytes=-0", "bytes=" + "9" * 5000 + "-"]
+)
 def test_load_refuses_a_range_outside_the_file(client, stored_digits, header):
     response = client.get(f"/fp/?load={stored_digits}", headers={"Range": header})
     assert response.status_code == 416

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import threading
+import time
+
 import pytest
+from django.db import connection
+from django.test import Client
 
 from django_filepond_server.api import store_upload
 from django_filepond_server.models import StoredUpload, TemporaryUpload
@@ -80,3 +87,45 @@ def test_revert_with_a_huge_body_is_400(client):
     response = client.delete("/fp/", b"a" * 10_000, content_type="text/plain")
     assert response.status_code == 400
     assert response.content.decode() == "The revert request body must be just the upload id."
+
+
+def _wait_for_a_flock_waiter(path: str, timeout: float = 10) -> None:
+    """Wait until some file description waits for the ``flock`` of ``path`` (Linux lists
+    waiters in /proc/locks as ``-> FLOCK ... <dev>:<inode> ...``)."""
+    inode = os.stat(path).st_ino
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/locks") as f:
+            if any("->" in line and f":{inode} " in line for line in f):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"nothing waits for the lock of {path}")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs Linux's /proc/locks")
+def test_a_chunk_waiting_for_the_file_while_its_upload_is_reverted_gets_404(
+    client, start_chunked, patch
+):
+    """A chunk waits for the file lock another chunk of the upload holds; meanwhile FilePond
+    reverts the upload (the user removed the file). The waiting chunk finds no upload."""
+    upload_id = start_chunked(10)
+    area = get_temporary_area()
+    reverter = Client()
+    reverter.cookies = copy.deepcopy(client.cookies)
+    answers = []
+
+    def send() -> None:
+        try:
+            answers.append(patch(upload_id, b"x" * 10, 0, 10))
+        finally:
+            connection.close()  # this thread's own
+
+    waiting = threading.Thread(target=send)
+    with area.locked(upload_id):  # the other chunk, still arriving
+        waiting.start()
+        _wait_for_a_flock_waiter(area.local_path(upload_id))
+        assert reverter.delete("/fp/", upload_id).status_code == 204
+    waiting.join(timeout=30)
+    assert answers[0].status_code == 404
+    assert answers[0].content.decode() == "No upload with that id was found."
+    assert not area.exists(upload_id)

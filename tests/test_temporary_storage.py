@@ -127,6 +127,24 @@ def test_each_chunk_is_an_object_and_restore_reads_across_them(
     assert body_of(ranged) == content[2990:6011]
 
 
+def test_an_empty_file_sent_in_chunks_completes_restores_and_stores(
+    client, start_chunked, patch, s3_area, s3_store
+):
+    """FilePond's chunkForce sends even an empty file in chunks: one empty PATCH. Its
+    upload has no object at all, which must read as zero bytes, not as missing ones."""
+    upload_id = start_chunked(0)
+    response = patch(upload_id, b"", 0, 0, "empty.txt")
+    assert (response.status_code, response["Upload-Offset"]) == (204, "0")
+    upload = TemporaryUpload.objects.get(pk=upload_id)
+    assert upload.complete and upload.checking_since is None
+    assert upload.detected_type == "application/x-empty"
+    response = client.get(f"/fp/?restore={upload_id}")
+    assert (response.status_code, body_of(response)) == (200, b"")
+    stored = api.store_upload(upload_id, "empty/")
+    with s3_store.open(stored.file.name) as f:
+        assert f.read() == b""
+
+
 def test_retried_and_overlapping_chunks_are_recorded_once(client, start_chunked, patch, s3_area):
     content = os.urandom(1000)
     upload_id = start_chunked(1000)

@@ -77,3 +77,23 @@ def test_any_accept_header_is_answered(client, process):
     response = client.get("/fp/restore/", headers={"Accept": "application/xml"})
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("HEAD", "/fp/patch/abc%0A"),
+        ("PATCH", "/fp/patch/abc%0A/"),
+        ("GET", "/fp/restore/abc%0A"),
+        ("GET", "/fp/load/a%0Ab"),
+        ("GET", "/fp/load/%0A"),
+    ],
+)
+def test_an_id_with_a_line_break_in_the_path_gets_the_apps_answer(client, method, url):
+    """Ids in the path may hold any character: a line break once fell through to Django's
+    HTML 404 page (a body even for HEAD, which gunicorn drops with a warning)."""
+    response = client.generic(method, url)
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    if method != "HEAD":
+        assert response.content.decode() == "That is not a valid upload id."

@@ -1,0 +1,1 @@
+"""A seeded randomized run of requests against a live gunicorn; see ``tests/test_fuzz.py``."""
