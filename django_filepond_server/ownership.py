@@ -81,7 +81,10 @@ def _new_token(request: Any) -> str:
     cookies = getattr(request, "COOKIES", {})
     csrf_cookie = "" if settings.CSRF_USE_SESSIONS else cookies.get(settings.CSRF_COOKIE_NAME, "")
     if csrf_cookie:
-        return salted_hmac(SESSION_KEY, csrf_cookie, algorithm="sha256").hexdigest()[:43]
+        # The secret the CSRF middleware read from the cookie: an old-style masked cookie (64
+        # characters) and the secret Django replaces it with in its answer are one visitor.
+        secret = getattr(request, "META", {}).get("CSRF_COOKIE") or csrf_cookie
+        return salted_hmac(SESSION_KEY, secret, algorithm="sha256").hexdigest()[:43]
     return secrets.token_urlsafe(32)
 
 

@@ -323,3 +323,20 @@ def test_first_uploads_sent_at_once_share_an_owner_through_the_csrf_cookie(setti
     # The browser kept the second session: it can still restore the first upload.
     assert body_of(second.get(f"/fp/?restore={ids[0]}")) == b"f"
     assert stranger.get(f"/fp/?restore={ids[0]}").status_code == 404
+
+
+def test_an_old_style_masked_csrf_cookie_is_the_same_owner_as_its_secret(settings):
+    """Django 4.1+ answers a 64-character (masked) CSRF cookie with its 32-character secret:
+    uploads sent before and after that rewrite belong to one visitor."""
+    from django.middleware.csrf import _mask_cipher_secret
+
+    secret = "c" * 32
+    masked, plain = StreamReadingClient(), StreamReadingClient()
+    masked.cookies[settings.CSRF_COOKIE_NAME] = _mask_cipher_secret(secret)
+    plain.cookies[settings.CSRF_COOKIE_NAME] = secret
+    ids = [
+        c.post("/fp/", {"filepond": ["{}", SimpleUploadedFile("f.txt", b"f")]}).content.decode()
+        for c in (masked, plain)
+    ]
+    tokens = {TemporaryUpload.objects.get(pk=i).owner_token for i in ids}
+    assert len(tokens) == 1
