@@ -253,7 +253,10 @@ class StorageTemporaryArea(TemporaryArea):
         parts = self.parts(upload_id)
         if not parts:
             raise FileNotFoundError(upload_id)
-        return PartsReader(self.storage, parts)  # type: ignore[return-value]
+        reader = PartsReader(self.storage, parts)
+        # Reach the storage now: a storage that is down fails here, before an answer starts.
+        reader.open_part()
+        return reader  # type: ignore[return-value]
 
     def names(self, upload_id: str) -> list[str]:
         """Every object the storage holds for ``upload_id``, listed or not."""
@@ -346,6 +349,11 @@ class PartsReader(io.RawIOBase):
             self._close_current()
             self._position = offset
         return self._position
+
+    def open_part(self) -> None:
+        """Open the part that holds the current position (reading would, on the first read)."""
+        if self._current is None and self._position < self._size:
+            self._open_at(self._position)
 
     def _open_at(self, position: int) -> None:
         for index, part in enumerate(self._parts):
