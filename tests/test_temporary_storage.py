@@ -265,6 +265,21 @@ def test_store_of_small_chunks_streams_them_through_a_bounded_multipart_upload(
         assert sha(f.read()) == sha(content)
 
 
+def test_store_streams_an_exact_multiple_of_the_part_size_in_whole_parts(
+    start_chunked, patch, s3_area, s3_store, caplog
+):
+    content = os.urandom(2 * stores.STREAM_PART)
+    upload_id = chunked(start_chunked, patch, content, 4 * MiB)  # below S3's part minimum
+    caplog.set_level(logging.DEBUG, logger="django_filepond_server.api")
+    stored = api.store_upload(upload_id, "streamed/")
+    assert f"; {len(content)} bytes passed through the app" in caplog.text
+    key = stores._key(s3_store, stored.file.name)
+    head = stores._client(s3_store).head_object(Bucket=s3_store.bucket_name, Key=key)
+    assert head["ETag"].strip('"').endswith("-2")  # two parts, no empty third one
+    with s3_store.open(stored.file.name, "rb") as f:
+        assert sha(f.read()) == sha(content)
+
+
 def test_store_from_the_storage_area_into_local_files(
     process, start_chunked, patch, s3_area, upload_dirs, django_capture_on_commit_callbacks
 ):
