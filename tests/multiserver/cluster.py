@@ -348,6 +348,8 @@ class FaultProxy:
         self.target = target
         self.tunnel = tunnel
         self.port = free_port()
+        #: Bytes relayed towards S3 and back since the relay was made.
+        self.sent = self.received = 0
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -418,13 +420,18 @@ class FaultProxy:
             client.close()
             upstream.close()
             return
-        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
-        self._pump(client, upstream)
+        threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+        self._pump(client, upstream, True)
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, towards_s3: bool) -> None:
         try:
             while data := source.recv(256 * 1024):
                 sink.sendall(data)
+                with self._lock:
+                    if towards_s3:
+                        self.sent += len(data)
+                    else:
+                        self.received += len(data)
             sink.shutdown(socket.SHUT_WR)
         except OSError:
             for sock in (source, sink):
