@@ -103,3 +103,24 @@ def test_cleanup_removes_old_files_without_a_row_and_keeps_the_rest(
     assert f"{kept}/whole" in left
     assert len([name for name in left if name.startswith(transfer)]) == 1
     assert TemporaryUpload.objects.count() == 2
+
+
+def test_uploads_in_flight_finish_in_the_area_they_started_in(
+    area, client, start_chunked, patch, settings, upload_dirs
+):
+    settings.FILEPOND_SERVER_TEMP_STORAGE = None  # a local area first
+    local = start_chunked(20)
+    assert patch(local, b"l" * 10, 0, 20).status_code == 204
+    settings.FILEPOND_SERVER_TEMP_STORAGE = "area"  # the change reaches this server
+    shared = start_chunked(20)
+    assert patch(shared, b"s" * 10, 0, 20).status_code == 204
+    settings.FILEPOND_SERVER_TEMP_STORAGE = None  # and back, say after a rollback
+    assert patch(local, b"L" * 10, 10, 20).status_code == 204
+    assert patch(shared, b"S" * 10, 10, 20).status_code == 204
+
+    assert body_of(client.get(f"/fp/?restore={local}")) == b"l" * 10 + b"L" * 10
+    assert body_of(client.get(f"/fp/?restore={shared}")) == b"s" * 10 + b"S" * 10
+    assert (upload_dirs["tmp"] / f"{local}.upload").exists()
+    assert len(files_under(area / shared)) == 2
+    assert TemporaryUpload.objects.get(pk=local).area == ""
+    assert TemporaryUpload.objects.get(pk=shared).area == "area"

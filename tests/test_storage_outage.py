@@ -10,7 +10,9 @@ import pytest
 from botocore.config import Config
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from django_filepond_server.cleanup import cleanup
 from django_filepond_server.models import TemporaryUpload
+from django_filepond_server.storage import list_files
 from tests.helpers import body_of
 from tests.remote_storage import free_port
 from tests.test_temporary_storage import chunked, parts_of, s3_area  # noqa: F401  (fixture)
@@ -32,6 +34,8 @@ def outage(settings, s3_server, s3_area):  # noqa: F811
     )
 
     class Outage:
+        area = s3_area
+
         def start(self) -> None:
             settings.STORAGES = {**settings.STORAGES, "shared-tmp": broken}
 
@@ -39,6 +43,10 @@ def outage(settings, s3_server, s3_area):  # noqa: F811
             settings.STORAGES = {**settings.STORAGES, "shared-tmp": working}
 
     return Outage()
+
+
+def names_in(area) -> list[str]:
+    return sorted(entry.name for entry in list_files(area.storage))
 
 
 def assert_unavailable(response) -> None:
@@ -122,6 +130,25 @@ def test_a_refusal_while_the_storage_is_unreachable_is_still_the_refusal(
     response = patch(upload_id, b"x" * 10, 0, 10)
     assert (response.status_code, body_of(response)) == (422, b"Not this file.")
     assert TemporaryUpload.objects.get(pk=upload_id).rejected == "Not this file."
+
+
+def test_resume_and_revert_need_only_the_database(
+    client, start_chunked, patch, outage, settings, django_capture_on_commit_callbacks
+):
+    upload_id = start_chunked(20)
+    assert patch(upload_id, b"x" * 10, 0, 20).status_code == 204
+    outage.start()
+    head = client.head(f"/fp/?patch={upload_id}")
+    assert (head.status_code, head["Upload-Offset"]) == (200, "10")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.delete("/fp/", upload_id).status_code == 204
+    assert not TemporaryUpload.objects.exists()
+
+    outage.end()  # the chunk's object outlived its row: cleanup removes it once it is old
+    assert [name.split("/")[0] for name in names_in(outage.area)] == [upload_id]
+    settings.FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT = 0
+    assert cleanup().orphan_files == 1
+    assert names_in(outage.area) == []
 
 
 def test_a_fetched_file_the_storage_cannot_take_is_a_503(client, outage, settings):

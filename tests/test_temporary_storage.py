@@ -15,8 +15,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.storage import storages
-from django.core.management import call_command
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from django_filepond_server import api, stores, transfers
 from django_filepond_server.cleanup import cleanup

@@ -30,14 +30,12 @@ def call(
 
 def whole_file(content: bytes, name: str = "note.txt") -> tuple[bytes, dict[str, str]]:
     """Body and headers of FilePond's process request for a whole file."""
-    body = (
-        (
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + content
-        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    head = (
+        f"--{BOUNDARY}\r\n"
+        f'Content-Disposition: form-data; name="filepond"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
     )
+    body = head.encode() + content + f"\r\n--{BOUNDARY}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
 
 
