@@ -8,6 +8,8 @@
 # runs pytest. The browser tests need Chromium (Debian: apt-get install chromium) and are
 # skipped without it unless FILEPOND_REQUIRE_BROWSER=1.
 # FILEPOND_TEST_DB=postgresql runs the suite on PostgreSQL (127.0.0.1:5432, user postgres).
+# The multi-server tests (tests/multiserver) run only on PostgreSQL and need Debian's nginx
+# (apt-get install nginx); they are skipped without it unless FILEPOND_REQUIRE_NGINX=1.
 set -eu
 
 REPO_DIR=$(cd "$(dirname "$0")/.." && pwd)
