@@ -128,6 +128,26 @@ def test_each_chunk_is_an_object_and_restore_reads_across_them(
     assert body_of(ranged) == content[2990:6011]
 
 
+def test_objects_get_the_storages_parameters_and_large_ones_go_through_its_save(
+    client, process, start_chunked, patch, s3_area, settings, monkeypatch
+):
+    from django_filepond_server import temporary
+
+    options = settings.STORAGES["shared-tmp"]
+    options["OPTIONS"]["object_parameters"] = {"CacheControl": "private, max-age=60"}
+    settings.STORAGES = {**settings.STORAGES, "shared-tmp": options}
+    upload_id = chunked(start_chunked, patch, b"chunk" * 200, 400)
+    monkeypatch.setattr(temporary, "PUT_LIMIT", 1000)  # a whole file above it: save()
+    whole = process(b"whole" * 300, name="big.txt")
+    client_ = stores._client(s3_area.storage)
+    bucket = s3_area.storage.bucket_name
+    for name in object_names(s3_area):
+        head = client_.head_object(Bucket=bucket, Key=stores._key(s3_area.storage, name))
+        assert head["CacheControl"] == "private, max-age=60", name
+    assert body_of(client.get(f"/fp/?restore={upload_id}")) == b"chunk" * 200
+    assert body_of(client.get(f"/fp/?restore={whole}")) == b"whole" * 300
+
+
 def test_retried_and_overlapping_chunks_are_recorded_once(client, start_chunked, patch, s3_area):
     content = os.urandom(1000)
     upload_id = start_chunked(1000)
