@@ -66,6 +66,7 @@ from tests.multiserver.cluster import (  # noqa: E402
     LoadBalancer,
     answers_http,
     free_port,
+    start_all,
     stop_all,
 )
 
@@ -149,8 +150,7 @@ class SetUp:
         )
 
     def start(self) -> None:
-        for server in self.servers:
-            server.start()
+        start_all(self.servers)
         if self.balancer is not None:
             self.balancer.start()
         self.workers = {s.name: Worker(s.worker_pids()[0]) for s in self.servers}

@@ -133,6 +133,10 @@ class AppServer:
         )
 
     def start(self, timeout: float = 60) -> None:
+        start_all([self], timeout)
+
+    def launch(self) -> None:
+        """Start gunicorn; :meth:`wait_ready` waits until it answers."""
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
@@ -163,7 +167,10 @@ class AppServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a process group of its own: kill() takes it all
             )
-        deadline = time.monotonic() + timeout
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait until the server answers HTTP, until ``deadline`` (``time.monotonic()``)."""
+        assert self.process is not None
         while not answers_http(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"app server {self.name} did not start:\n{self.log_tail()}")
@@ -225,6 +232,16 @@ class AppServer:
         if not self.output.exists():
             return ""
         return "\n".join(self.output.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start_all(servers: Iterable[AppServer], timeout: float = 60) -> None:
+    """Start the servers side by side, and wait until every one answers."""
+    servers = list(servers)
+    for server in servers:
+        server.launch()
+    deadline = time.monotonic() + timeout
+    for server in servers:
+        server.wait_ready(deadline)
 
 
 def stop_all(servers: Iterable[AppServer]) -> None:

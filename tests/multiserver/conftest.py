@@ -25,6 +25,7 @@ from tests.multiserver.cluster import (
     Gate,
     LoadBalancer,
     Request,
+    start_all,
     stop_all,
     unavailable,
 )
@@ -116,8 +117,7 @@ class Cluster:
 
     def start(self) -> None:
         self.proxy.start()
-        for server in self.servers.values():
-            server.start()
+        start_all(self.servers.values())
         self.balancer.start()
 
     def stop(self) -> None:
