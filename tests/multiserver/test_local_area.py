@@ -71,7 +71,7 @@ def test_a_chunk_reaching_another_server_is_a_503_and_cleanup_there_keeps_the_up
 def test_filepond_through_nginx_shows_why_instead_of_a_500(
     local_cluster: Cluster, browser: Any, make_file: Any
 ) -> None:
-    from tests.browser.support import Pond
+    from tests.browser.support import Pond, eventually
 
     context = browser.new_context(base_url=local_cluster.url)
     context.set_default_timeout(60_000)
@@ -85,5 +85,8 @@ def test_filepond_through_nginx_shows_why_instead_of_a_500(
     finally:
         context.close()
     assert item["status"] == ELSEWHERE.decode()
+    eventually(  # gunicorn writes the log line after it sent the answer
+        lambda: any(r.status == 503 for s in local_cluster.servers.values() for r in s.requests())
+    )
     statuses = [r.status for s in local_cluster.servers.values() for r in s.requests()]
     assert [status for status in statuses if status >= 500] == [503]

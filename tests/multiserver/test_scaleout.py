@@ -61,6 +61,19 @@ def objects_of(cluster: Cluster, upload_id: str) -> list[str]:
     return [key for key in cluster.keys("tmp") if key.startswith(upload_id + "/")]
 
 
+def logged(check: Any) -> Any:
+    """``check()`` once it holds: gunicorn and nginx write a request's log line after they
+    sent its answer, so the client may see the answer first."""
+    return eventually(check, timeout=10)
+
+
+def offsets_accepted(cluster: Cluster, upload_id: str) -> list[int | None]:
+    """The offsets of the upload's chunks answered 204, in order."""
+    return sorted(
+        offset for _n, _m, offset, status in chunk_log(cluster, upload_id) if status == 204
+    )
+
+
 def chunk_log(cluster: Cluster, upload_id: str) -> list[tuple[str, str, int | None, int]]:
     """``(server, method, offset, status)`` of every PATCH and HEAD of the upload, in no
     particular order across servers; for a HEAD the offset is the one it answered."""
@@ -83,6 +96,7 @@ def test_filepond_uploads_through_three_servers(
     assert item["hidden"] == upload_id
 
     # Every server took chunks of this one upload, and together they took each chunk once.
+    logged(lambda: offsets_accepted(cluster, upload_id) == list(range(0, BIG, MB)))
     patches = cluster.requests(upload_id, "PATCH")
     for name, seen in patches.items():
         assert seen, f"server {name} took no chunk of {upload_id}"
@@ -140,6 +154,7 @@ def test_revert_by_another_server_removes_the_upload_and_its_objects(
 
     starts = [r for r in cluster.servers["a"].requests() if r.method == "POST"]
     assert [(r.route, r.status) for r in starts] == [("a", 200)]
+    logged(lambda: cluster.served("DELETE")["b"])
     reverts = cluster.served("DELETE")
     assert [(r.route, r.status) for r in reverts["b"]] == [("b", 204)]
     assert reverts["a"] == reverts["c"] == []
@@ -188,6 +203,7 @@ def test_resume_by_another_server_after_s3_was_unreachable(
     (item,) = pond.wait_for_states("processing-complete")
     assert item["serverId"] == upload_id
 
+    logged(lambda: offsets_accepted(cluster, upload_id) == list(range(0, 7 * MB, MB)))
     log = chunk_log(cluster, upload_id)
     assert [entry for entry in log if entry[1] == "HEAD"] == [("b", "HEAD", 3 * MB, 200)]
     failed = [entry for entry in log if entry[3] != 204 and entry[1] == "PATCH"]
@@ -234,6 +250,7 @@ def test_s3_unreachable_mid_upload_answers_503_and_loses_nothing(
     pond.wait_for_states("processing-complete")
     assert fetch(context, f"/fp/?restore={whole}") == b"a whole file, uploaded before the outage"
 
+    logged(lambda: offsets_accepted(cluster, upload_id) == list(range(0, 9 * MB, MB)))
     log = chunk_log(cluster, upload_id)
     refused = {(method, offset, status) for _n, method, offset, status in log if status != 204}
     assert refused == {("PATCH", 4 * MB, 503)}
@@ -281,12 +298,16 @@ def test_a_server_killed_mid_chunk_is_taken_over_by_the_others(
 
     # nginx answered the chunk b was reading with 502, FilePond sent it again, and a and c
     # took it and every chunk after it.
-    lines = cluster.balancer.lines()
-    cut = [line for line in lines if line.startswith("PATCH ") and " 502 " in line]
+    logged(lambda: offsets_accepted(cluster, upload_id) == list(range(0, 11 * MB, MB)))
+    cut = logged(
+        lambda: [
+            line
+            for line in cluster.balancer.lines()
+            if line.startswith("PATCH ") and " 502 " in line
+        ]
+    )
     assert len(cut) == 1 and f"127.0.0.1:{victim.port}" in cut[0]
     log = chunk_log(cluster, upload_id)
-    accepted = sorted(offset for _n, _m, offset, status in log if status == 204)
-    assert accepted == list(range(0, 11 * MB, MB))
     before_kill = [offset for name, _m, offset, _s in log if name == "b"]
     assert before_kill and max(before_kill) < 3 * MB
     assert sha256(fetch(context, f"/fp/?restore={upload_id}")) == sample.sha256
