@@ -363,22 +363,25 @@ def summary(results: Results) -> None:
     rounds = len(next(iter(results.values())))
     print(f"\nmedian (range) of {rounds} rounds; CPU % is CPU seconds per second of the phase")
     print(
-        f"{'set-up':<7}{'chunks':<7}{'store to':<9}{'upload MB/s':>17}{'restore MB/s':>19}"
-        f"{'store s':>20}{'RSS +MiB':>9}{'app/moto CPU % up':>19}{'moto % store':>13}"
-        f"{'through app':>13}"
+        f"{'set-up':<7}{'chunks':<7}{'store to':<9}{'upload MB/s':>16}{'restore MB/s':>18}"
+        f"{'store s':>20}{'RSS +MiB':>10}{'CPU % upload':>14}{'moto % store':>14}"
+        f"{'through app, B':>16}"
     )
+    print(f"{'':<87}{'app/moto':>14}")
     for (name, chunk, to), runs in results.items():
         rss = max(figure.rss_above_idle for run in runs for figure in run.values())
         through = {run["store"].through_app for run in runs}
+        cpu = (
+            f"{median(runs, 'upload', lambda f: 100 * f.worker_cpu / f.seconds)}/"
+            f"{median(runs, 'upload', lambda f: 100 * f.moto_cpu / f.seconds)}"
+        )
         print(
             f"{name:<7}{chunk:<7}{to:<9}"
-            f"{column(runs, 'upload', lambda f: f.rate or 0, '.0f'):>17}"
-            f"{column(runs, 'restore', lambda f: f.rate or 0, '.0f'):>19}"
-            f"{column(runs, 'store', lambda f: f.seconds, '.2f'):>20}{rss:>+9.1f}"
-            f"{median(runs, 'upload', lambda f: 100 * f.worker_cpu / f.seconds):>15}/"
-            f"{median(runs, 'upload', lambda f: 100 * f.moto_cpu / f.seconds):<3}"
-            f"{median(runs, 'store', lambda f: 100 * f.moto_cpu / f.seconds):>13}"
-            f"{', '.join('-' if t is None else f'{t:,}' for t in through):>13}"
+            f"{column(runs, 'upload', lambda f: f.rate or 0, '.0f'):>16}"
+            f"{column(runs, 'restore', lambda f: f.rate or 0, '.0f'):>18}"
+            f"{column(runs, 'store', lambda f: f.seconds, '.2f'):>20}{rss:>+10.1f}{cpu:>14}"
+            f"{median(runs, 'store', lambda f: 100 * f.moto_cpu / f.seconds):>14}"
+            f"{', '.join('-' if t is None else f'{t:,}' for t in through):>16}"
         )
 
 
