@@ -6,10 +6,11 @@ Run from the repository root (PostgreSQL at 127.0.0.1:5432 and Debian's nginx ne
     python benchmarks/scaleout.py [--size-mb 1024] [--rounds 3] [--database filepond_bench]
                                   [--profile]
 
-Three set-ups serve the same app (``tests/multiserver``: gunicorn with one sync worker per
+Four set-ups serve the same app (``tests/multiserver``: gunicorn with one sync worker per
 server, PostgreSQL, moto's S3 server in a process of its own): ``local`` (one server, the
-temporary area in its directory), ``s3`` (one server, ``FILEPOND_SERVER_TEMP_STORAGE`` on S3)
-and ``s3 x3`` (three servers behind nginx, round-robin). Every worker first takes a few small
+temporary area in its directory), ``s3`` (one server, ``FILEPOND_SERVER_TEMP_STORAGE`` on S3),
+``s3 lb`` (that server behind nginx, to show nginx's own cost) and ``s3 x3`` (three servers
+behind nginx, round-robin). Every worker first takes a few small
 uploads down every path, so that its idle RSS includes the storage clients. In each round,
 interleaved, every set-up sends a random file with FilePond's chunked protocol (8 MiB chunks,
 which let S3 copy the parts itself, and FilePond's default 5,000,000 bytes, which do not),
@@ -134,7 +135,13 @@ class SetUp:
     """One or three app servers (behind nginx), with their workers."""
 
     def __init__(
-        self, name: str, directory: Path, config: dict[str, Any], count: int, size: int
+        self,
+        name: str,
+        directory: Path,
+        config: dict[str, Any],
+        count: int,
+        size: int,
+        balanced: bool,
     ) -> None:
         self.name = name
         slug = name.replace(" ", "")
@@ -145,7 +152,7 @@ class SetUp:
         ]
         self.balancer = (
             LoadBalancer(directory / f"{slug}-nginx", self.servers, max_body="16m")
-            if count > 1
+            if balanced
             else None
         )
 
@@ -314,6 +321,7 @@ MATRIX = [
     ("s3", "8 MiB", "bucket"),
     ("s3", "8 MiB", "disk"),
     ("s3", "5 MB", "bucket"),
+    ("s3 lb", "8 MiB", "bucket"),
     ("s3 x3", "8 MiB", "bucket"),
     ("s3 x3", "8 MiB", "disk"),
     ("s3 x3", "5 MB", "bucket"),
@@ -396,7 +404,7 @@ def bytes_on_the_wire(root: Path, moto: Moto, base: dict[str, Any], size: int, p
         alias: moto.storage(place, endpoint) for alias, place in (("tmp", "tmp"), ("st", "store"))
     }
     config = {**base, "storages": storages, "temp_storage": "tmp", "store": "st"}
-    setup = SetUp("relay", root, config, 1, size)
+    setup = SetUp("relay", root, config, 1, size, balanced=False)
     setup.start()
     try:
         print()
@@ -439,9 +447,10 @@ def main(argv: list[str] | None = None) -> int:
             local = {**base, "storages": stores, "temp_storage": None, "store": "shared-store"}
             on_s3 = {**local, "storages": shared, "temp_storage": "shared-tmp"}
             setups = {
-                "local": SetUp("local", root, local, 1, size),
-                "s3": SetUp("s3", root, on_s3, 1, size),
-                "s3 x3": SetUp("s3 x3", root, on_s3, 3, size),
+                "local": SetUp("local", root, local, 1, size, balanced=False),
+                "s3": SetUp("s3", root, on_s3, 1, size, balanced=False),
+                "s3 lb": SetUp("s3 lb", root, on_s3, 1, size, balanced=True),
+                "s3 x3": SetUp("s3 x3", root, on_s3, 3, size, balanced=True),
             }
             migrate = setups["local"].servers[0].manage("migrate", "--verbosity", "0")
             if migrate.returncode:
