@@ -211,7 +211,9 @@ class StorageTemporaryArea(TemporaryArea):
         """Save ``content`` (seekable, at its start) as ``name`` exactly.
 
         A storage that saved under another name (because the name was taken) is refused: the
-        name is random or the upload's own, so that can only mean someone else's object.
+        name is random or the upload's own, so that can only mean someone else's object. On
+        S3 an object of up to :data:`PUT_LIMIT` bytes is written with one ``PutObject``
+        under that name.
         """
         storage = self.storage
         if _writes_s3_objects(storage) and _length(content) <= PUT_LIMIT:
