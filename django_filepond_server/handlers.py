@@ -12,6 +12,7 @@ from django_filepond_server.models import new_upload_id
 from django_filepond_server.names import safe_name
 from django_filepond_server.rules import rules_for
 from django_filepond_server.temporary import TemporaryArea
+from django_filepond_server.transfers import delete_bytes, storage_failures
 
 
 class StagedFile(UploadedFile):  # type: ignore[type-arg]
@@ -76,8 +77,9 @@ class TemporaryAreaUploadHandler(FileUploadHandler):
         self._file.write(raw_data)
 
     def file_complete(self, file_size: int) -> StagedFile:
-        self._file.close()  # keeps the bytes (a storage area saves them now)
-        self._file = None
+        file, self._file = self._file, None
+        with storage_failures(self.area, self.staged_ids[-1]):
+            file.close()  # keeps the bytes (a storage area saves them now)
         return StagedFile(self.staged_ids[-1], self.file_name or "", file_size, self.content_type)
 
     def upload_interrupted(self) -> None:
@@ -95,4 +97,4 @@ class TemporaryAreaUploadHandler(FileUploadHandler):
         self._abandon()
         for upload_id in self.staged_ids:
             if upload_id != keep:
-                self.area.delete(upload_id)
+                delete_bytes(self.area, upload_id)

@@ -27,16 +27,19 @@ import logging
 import os
 import posixpath
 import secrets
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
 from django_filepond_server.conf import conf
 from django_filepond_server.storage import list_files
 from django_filepond_server.temporary import (
+    SPOOL_IN_MEMORY,
     LocalTemporaryArea,
     Part,
     StorageTemporaryArea,
@@ -50,8 +53,11 @@ logger = logging.getLogger(__name__)
 PART_MIN = 5 * 1024 * 1024
 #: Largest range ``UploadPartCopy`` copies in one part.
 COPY_MAX = 5 * 1024 * 1024 * 1024
-#: Bytes held in memory at a time when the bytes are streamed through the app.
+#: Size of the parts when the bytes are streamed through the app; each is spooled to a
+#: temporary file (``FILE_UPLOAD_TEMP_DIR``), of which at most ``SPOOL_IN_MEMORY`` in memory.
 STREAM_PART = 8 * 1024 * 1024
+#: Bytes read from the temporary area at a time while a part is spooled.
+COPY_PIECE = 1024 * 1024
 #: Directory of the markers of multipart uploads in progress, in the temporary area.
 MARKERS = "_stores"
 #: Attempts at a free name when others take the chosen ones first.
@@ -165,15 +171,16 @@ def _write(area: TemporaryArea, upload: Any, storage: Any, name: str) -> int:
     parameters.setdefault("ContentType", upload.content_type or "application/octet-stream")
     parts = _copyable_parts(area, upload, storage)
     if parts is None and upload.received <= STREAM_PART:
-        with area.open(upload.upload_id) as f:
-            body = f.read()
-        try:
-            client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **parameters)
-        except Exception as exc:
-            if _error_code(exc) == "PreconditionFailed":
-                raise NameTaken() from exc
-            raise
-        return len(body)
+        with area.open(upload.upload_id) as f, _spool() as body:
+            sent = _copy(f, body, STREAM_PART)
+            body.seek(0)
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **parameters)
+            except Exception as exc:
+                if _error_code(exc) == "PreconditionFailed":
+                    raise NameTaken() from exc
+                raise
+        return sent
     multipart = client.create_multipart_upload(Bucket=bucket, Key=key, **parameters)
     upload_id = multipart["UploadId"]
     marker = _write_marker(storage, bucket, key, upload_id)
@@ -243,40 +250,49 @@ def _copy_parts(
 def _stream_parts(
     area: TemporaryArea, upload: Any, client: Any, bucket: str, key: str, upload_id: str
 ) -> tuple[list[dict[str, Any]], int]:
-    done = []
+    """Upload the bytes as parts of :data:`STREAM_PART` bytes (the last may be shorter), each
+    spooled to a temporary file first: botocore reads a file body in small pieces, where a
+    ``bytes`` body would be held, and copied, whole."""
+    done: list[dict[str, Any]] = []
     sent = 0
     with area.open(upload.upload_id) as f:
-        for number, body in enumerate(_blocks(f), start=1):
-            answer = client.upload_part(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
+        while sent < upload.received:
+            with _spool() as body:
+                length = _copy(f, body, STREAM_PART)
+                if not length:
+                    raise OSError(f"upload {upload.upload_id} ended at byte {sent}")
+                body.seek(0)
+                number = len(done) + 1
+                answer = client.upload_part(
+                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
             done.append({"PartNumber": number, "ETag": answer["ETag"]})
-            sent += len(body)
+            sent += length
     return done, sent
 
 
-def _blocks(f: Any) -> Iterator[bytes]:
-    """``f`` in blocks of :data:`STREAM_PART` bytes (the last may be shorter)."""
-    while True:
-        buffer = bytearray()
-        while len(buffer) < STREAM_PART:
-            piece = f.read(STREAM_PART - len(buffer))
-            if not piece:
-                break
-            buffer += piece
-        if not buffer:
-            return
-        yield bytes(buffer)
-        if len(buffer) < STREAM_PART:
-            return
+def _spool() -> tempfile.SpooledTemporaryFile[bytes]:
+    return tempfile.SpooledTemporaryFile(
+        max_size=SPOOL_IN_MEMORY, dir=settings.FILE_UPLOAD_TEMP_DIR
+    )
+
+
+def _copy(source: Any, sink: Any, limit: int) -> int:
+    """Copy up to ``limit`` bytes of ``source`` to ``sink`` in bounded pieces; how many."""
+    copied = 0
+    while copied < limit:
+        piece = source.read(min(COPY_PIECE, limit - copied))
+        if not piece:
+            break
+        sink.write(piece)
+        copied += len(piece)
+    return copied
 
 
 # --- markers of multipart uploads in progress -------------------------------------------------
 
 
 def _alias_of(storage: Any) -> str | None:
-    from django.conf import settings
-
     for alias in getattr(settings, "STORAGES", {}) or {}:
         with contextlib.suppress(Exception):
             if storages[alias] is storage:

@@ -14,6 +14,7 @@ body arrives or while an upload's checks (type sniffing, rules, validators) run:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -108,6 +109,27 @@ def missing(upload: TemporaryUpload) -> Exception:
     return exceptions.UnknownUpload(_("The file of that upload is missing."))
 
 
+@contextlib.contextmanager
+def storage_failures(area: TemporaryArea, upload_id: str) -> Iterator[None]:
+    """Answer a failure of the temporary area (its storage service down, a network error, a
+    full disk) with 503 and ``Retry-After``, which FilePond retries. What the app raises on
+    purpose (answers, refusals, missing bytes) passes through."""
+    try:
+        yield
+    except (APIException, UploadRejected, FileNotFoundError):
+        raise
+    except Exception as exc:
+        logger.warning(
+            "The temporary area %s failed for upload %s: %s: %s",
+            repr(area.alias) if area.alias else "(local directory)",
+            upload_id,
+            type(exc).__name__,
+            exc,
+            exc_info=True,
+        )
+        raise exceptions.StorageUnavailable() from exc
+
+
 # --- the checks of a completed upload ----------------------------------------------------------
 
 
@@ -137,9 +159,12 @@ def _check_claimed(upload: TemporaryUpload) -> None:
     area = area_for(upload)
     claim = upload.checking_since
     try:
-        rejection = run_checks(upload, lambda: area.open(upload.upload_id))
+        with storage_failures(area, upload.upload_id):
+            rejection = run_checks(upload, lambda: area.open(upload.upload_id))
     except BaseException as exc:
-        # Unfinished checks are no outcome: release them, so a retry runs them again.
+        # Unfinished checks are no outcome (the storage failed, the bytes are gone, a
+        # validator crashed): give up the claim, so that a retry runs them again at once
+        # instead of waiting VALIDATION_TIMEOUT for a checker presumed gone.
         TemporaryUpload.objects.filter(pk=upload.upload_id, checking_since=claim).update(
             checking_since=None
         )
@@ -168,7 +193,7 @@ def _check_claimed(upload: TemporaryUpload) -> None:
     for name, value in outcome.items():
         setattr(upload, name, value)
     if rejection is not None:
-        area.delete(upload.upload_id)
+        delete_bytes(area, upload.upload_id)
         raise rejection
     signals.send_on_commit(signals.upload_completed, upload)
 
@@ -219,7 +244,8 @@ def record_whole(
         content_type=guess_type(name),
     )
     try:
-        rejection = run_checks(upload, lambda: area.open_whole(upload_id, size))
+        with storage_failures(area, upload_id):
+            rejection = run_checks(upload, lambda: area.open_whole(upload_id, size))
         if rejection is None and not content_matches_declared(
             declared_type or "", upload.detected_type
         ):
@@ -236,7 +262,7 @@ def record_whole(
                     upload=upload, offset=0, length=size, name=area.whole_name(upload_id)
                 )
     except BaseException:
-        area.delete(upload_id)
+        delete_bytes(area, upload_id)
         raise
     signals.send_on_commit(signals.upload_completed, upload)
     return upload
@@ -256,12 +282,12 @@ def create_from_stream(
     size = 0
     try:
         rules_for(None).check_name(name)
-        with area.create(upload_id) as out:
+        with storage_failures(area, upload_id), area.create(upload_id) as out:
             for piece in pieces:
                 out.write(piece)
                 size += len(piece)
     except BaseException:
-        area.delete(upload_id)
+        delete_bytes(area, upload_id)
         raise
     return record_whole(area, upload_id, name, size, owner, declared_type=declared_type)
 
@@ -654,8 +680,10 @@ def get_restorable(upload_id: str, request: Any) -> TemporaryUpload:
 
 
 def open_restorable(upload: TemporaryUpload) -> BinaryIO:
+    area = area_for(upload)
     try:
-        return area_for(upload).open(upload.upload_id)
+        with storage_failures(area, upload.upload_id):
+            return area.open(upload.upload_id)
     except FileNotFoundError:
         raise missing(upload) from None
 

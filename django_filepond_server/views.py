@@ -155,11 +155,11 @@ class ProcessView(FilePondEndpoint):
         check_upload_length(uploaded.size or 0, rules.max_size)
         upload_id = new_upload_id()
         try:
-            with area.create(upload_id) as out:
+            with transfers.storage_failures(area, upload_id), area.create(upload_id) as out:
                 for chunk in uploaded.chunks():
                     out.write(chunk)
         except BaseException:
-            area.delete(upload_id)
+            transfers.delete_bytes(area, upload_id)
             raise
         return upload_id
 

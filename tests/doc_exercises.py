@@ -633,3 +633,19 @@ def _video_form(sample: Any, ctx: Context) -> None:
         ctx.client, clip, "clip.mp4", declared_type="video/mp4", field="video"
     )
     assert ctx.client.post("/video/", {"video": upload_id}).content == b"valid"
+
+
+@exercise("scaling.rst", "local_uploads")
+def count_local_uploads(sample: Any, context: Context) -> None:
+    """The count sees uploads of the local area, not those of a storage area."""
+    assert sample.local_uploads == 0
+    context.process(b"local")  # the test settings' area: a local directory
+    TemporaryUpload.objects.create(upload_id="S" * 22, file_name="b", area="shared-tmp")
+    from tests.test_docs import python_samples
+
+    (code,) = [
+        c for page, _, c in python_samples() if page == "scaling.rst" and "local_uploads" in c
+    ]
+    again: dict[str, Any] = {}
+    exec(code, again)  # the sample, run again with the two uploads there
+    assert again["local_uploads"] == 1

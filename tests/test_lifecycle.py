@@ -98,7 +98,8 @@ def test_cleanup_dry_run_reports_and_removes_nothing(mess):
     call_command("filepond_cleanup", "--dry-run", stdout=out)
     assert out.getvalue().strip() == (
         "Would remove 4 item(s), 49 bytes: 1 expired upload(s), 1 abandoned transfer(s), "
-        "0 refused upload(s), 1 row(s) without a file, 1 file(s) without a row."
+        "0 refused upload(s), 1 row(s) without a file, 1 file(s) without a row, "
+        "0 interrupted store(s)."
     )
     assert TemporaryUpload.objects.count() == 5
     assert mess["orphan"].exists()

@@ -390,8 +390,8 @@ def test_fetched_files_are_validated_too(client, settings, upload_dirs):
 def test_a_validator_that_crashes_leaves_the_last_chunk_to_be_retried(
     client, start_chunked, patch, settings
 ):
-    """An unexpected error in a validator is a 500 with no outcome: FilePond's retry of the
-    last chunk runs the checks again, and then they pass."""
+    """An unexpected error in a validator is no outcome: the chunk is answered 503 with
+    Retry-After, and FilePond's retry of the last chunk runs the checks again, which pass."""
     calls = []
 
     def flaky(upload, f):
@@ -400,10 +400,10 @@ def test_a_validator_that_crashes_leaves_the_last_chunk_to_be_retried(
             raise RuntimeError("scanner crashed")
 
     settings.FILEPOND_SERVER_VALIDATORS = [flaky]
-    client.raise_request_exception = False
     upload_id = start_chunked(6)
     assert patch(upload_id, b"abc", 0, 6).status_code == 204
-    assert patch(upload_id, b"def", 3, 6).status_code == 500
+    crashed = patch(upload_id, b"def", 3, 6)
+    assert (crashed.status_code, crashed["Retry-After"]) == (503, "1")
     upload = TemporaryUpload.objects.get(pk=upload_id)
     assert (upload.complete, upload.checking_since) == (False, None)
     assert patch(upload_id, b"def", 3, 6).status_code == 204

@@ -3,6 +3,7 @@ test page's URLconf, a fresh browser profile and page per test, and sample files
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import random
@@ -46,9 +47,17 @@ def _unavailable() -> str | None:
 def browser() -> Iterator[Any]:
     """Headless Chromium for the whole package. Without it the tests are skipped, unless
     FILEPOND_REQUIRE_BROWSER is set (as CI does), so a missing install cannot pass quietly."""
+    with headless_chromium(required=bool(os.environ.get("FILEPOND_REQUIRE_BROWSER"))) as chromium:
+        yield chromium
+
+
+@contextlib.contextmanager
+def headless_chromium(*, required: bool) -> Iterator[Any]:
+    """Chromium through Playwright; a missing piece fails the test when ``required``, else
+    skips it."""
     reason = _unavailable()
     if reason is not None:
-        if os.environ.get("FILEPOND_REQUIRE_BROWSER"):
+        if required:
             pytest.fail(reason)
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright

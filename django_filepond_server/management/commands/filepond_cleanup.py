@@ -9,9 +9,10 @@ from django_filepond_server.cleanup import cleanup
 
 class Command(BaseCommand):
     help = (
-        "Remove expired temporary uploads, abandoned chunked transfers, refused uploads, and "
-        "files or rows of the temporary area that miss their other half. Safe to run while "
-        "uploads are in flight."
+        "Remove expired temporary uploads, abandoned chunked transfers, refused uploads, "
+        "files or objects and rows of the temporary area that miss their other half, and the "
+        "multipart uploads of interrupted stores. Safe to run while uploads are in flight, "
+        "on any one app server."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,7 +27,8 @@ class Command(BaseCommand):
             f"{verb} {report.total} item(s), {report.bytes} bytes: "
             f"{report.expired} expired upload(s), {report.abandoned} abandoned transfer(s), "
             f"{report.rejected} refused upload(s), {report.missing_files} row(s) without a "
-            f"file, {report.orphan_files} file(s) without a row."
+            f"file, {report.orphan_files} file(s) without a row, {report.aborted_stores} "
+            "interrupted store(s)."
         )
         if report.aborted_transfers:
             self.stdout.write(
