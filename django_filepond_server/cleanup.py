@@ -56,6 +56,8 @@ class CleanupReport:
     aborted_transfers: int = 0
     bytes: int = 0
     ids: list[str] = field(default_factory=list)
+    #: What could not be done (a storage that could not be reached), one sentence each.
+    failures: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -127,15 +129,29 @@ def cleanup(*, dry_run: bool = False) -> CleanupReport:
     if isinstance(area, StorageTemporaryArea):
         aliases.add(area.alias)
     for alias in sorted(aliases):
-        _remove_orphan_objects(StorageTemporaryArea(alias), report, dry_run)
-    report.aborted_stores += stores.abort_stale(
-        older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
-    )
+        with _step(report, f"look for orphan objects in the temporary storage {alias!r}"):
+            _remove_orphan_objects(StorageTemporaryArea(alias), report, dry_run)
+    with _step(report, "abort the multipart uploads of interrupted stores"):
+        report.aborted_stores += stores.abort_stale(
+            older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
+        )
     # After the rows above: the multipart uploads of direct uploads removed just now go too.
-    report.aborted_transfers += direct.abort_stale(
-        aliases, older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
-    )
+    with _step(report, "abort the multipart uploads of direct uploads that are gone"):
+        report.aborted_transfers += direct.abort_stale(
+            aliases, older_than=conf.TRANSFER_IDLE_TIMEOUT, dry_run=dry_run
+        )
     return report
+
+
+@contextlib.contextmanager
+def _step(report: CleanupReport, what: str) -> Iterator[None]:
+    """Run one storage-dependent step; a storage that fails it is reported, and the other
+    steps still run (what they left is there for the next run)."""
+    try:
+        yield
+    except Exception as exc:
+        logger.warning("filepond_cleanup could not %s", what, exc_info=True)
+        report.failures.append(f"Could not {what}: {type(exc).__name__}: {exc}")
 
 
 def _remove_candidate(upload_id: str, report: CleanupReport, dry_run: bool) -> None:

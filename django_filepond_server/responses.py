@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -10,6 +11,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 
 from django_filepond_server import exceptions
 from django_filepond_server.names import content_disposition, is_active_content
+
+logger = logging.getLogger(__name__)
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: Bytes read from a file per piece of a streamed answer: few round trips to remote storages,
@@ -57,6 +60,10 @@ def _position(digits: str) -> int:
 
 
 def _read_span(f: BinaryIO, first: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of ``f`` from ``first`` on, in blocks. A storage that fails once the
+    answer has started (an object deleted by a revert meanwhile, a connection lost) can only
+    cut the answer short: that is logged in one line, and the client sees the body end before
+    its ``Content-Length``."""
     try:
         f.seek(first)
         remaining = length
@@ -66,8 +73,26 @@ def _read_span(f: BinaryIO, first: int, length: int) -> Iterator[bytes]:
                 break
             remaining -= len(block)
             yield block
+    except Exception as exc:
+        logger.warning(
+            "A file answer was cut short after %d of %d bytes: %s: %s",
+            length - remaining,
+            length,
+            type(exc).__name__,
+            exc,
+        )
     finally:
         f.close()
+
+
+def _is_os_file(f: BinaryIO) -> bool:
+    """Whether ``f`` is a file of the operating system (which the WSGI server may send with
+    ``sendfile``), rather than a stream from a storage service."""
+    try:
+        f.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return False
+    return True
 
 
 def file_response(
@@ -101,8 +126,12 @@ def file_response(
             response["Content-Range"] = f"bytes */{size}"
             return response
 
-    if byte_range is None:
+    if byte_range is None and _is_os_file(f):
         response = _FileResponse(f, content_type=content_type)
+        response["Content-Length"] = str(size)
+    elif byte_range is None:
+        response = StreamingHttpResponse(_read_span(f, 0, size), content_type=content_type)
+        response._resource_closers.append(f.close)  # type: ignore[attr-defined]  # unread body
         response["Content-Length"] = str(size)
     else:
         first, last = byte_range

@@ -331,7 +331,8 @@ def start_chunked(
     try:
         insert_within_limits(upload, owner, upload_length)
     except BaseException:
-        area.delete(upload.upload_id)
+        if isinstance(area, LocalTemporaryArea):  # a storage area holds nothing yet
+            area.delete(upload.upload_id)
         raise
     signals.send_on_commit(signals.upload_started, upload)
     return upload
@@ -590,7 +591,7 @@ def _receive_in_place(
     except FileNotFoundError:
         raise missing(upload) from None
     if rejection is not None:
-        area.delete(upload.upload_id)
+        delete_bytes(area, upload.upload_id)
         raise rejection
     return claimed
 
@@ -652,7 +653,7 @@ def _receive_as_part(
             area.discard(part.name)
     _copy_state(locked, upload)
     if rejection is not None:
-        transaction.on_commit(lambda: area.delete(upload.upload_id))
+        transaction.on_commit(lambda: delete_bytes(area, upload.upload_id))
         raise rejection
     return claimed
 
@@ -707,8 +708,8 @@ def revert(upload_id: str, request: Any) -> None:
 
 
 def delete_bytes(area: TemporaryArea, upload_id: str) -> None:
-    """Remove an upload's bytes after its row is gone; a failure is logged, and what is left
-    is an orphan that ``filepond_cleanup`` removes later."""
+    """Remove an upload's bytes (its row is gone, or records a refusal). A failure is logged,
+    not raised: the answer stands, and ``filepond_cleanup`` removes what is left later."""
     try:
         area.delete(upload_id)
     except Exception:

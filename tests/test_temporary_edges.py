@@ -249,3 +249,45 @@ def test_storage_area_aliases_resolve_from_the_upload_row(memory_area, process):
     upload = TemporaryUpload.objects.get(pk=upload_id)
     assert upload.area == "tmp-memory"
     assert storages["tmp-memory"] is memory_area.storage
+
+
+def test_cleanup_goes_on_and_says_so_when_a_storage_fails(
+    process, memory_area, settings, monkeypatch
+):
+    """A storage that cannot be reached stops only the steps that need it: the command
+    reports them and exits with an error, without a traceback, and the rest is done."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    expired = process(b"old")
+    TemporaryUpload.objects.filter(pk=expired).update(created="2000-01-01T00:00:00Z")
+    storage = memory_area.storage
+
+    def unreachable(path):
+        raise ConnectionError("the storage is down")
+
+    monkeypatch.setattr(type(storage), "listdir", lambda self, path: unreachable(path))
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="Some of the cleanup could not be done"):
+        call_command("filepond_cleanup", stdout=out, stderr=err)
+    assert "Removed 1 item(s)" in out.getvalue()
+    assert (
+        "Could not look for orphan objects in the temporary storage 'tmp-memory': "
+        "ConnectionError: the storage is down"
+    ) in err.getvalue()
+    assert not TemporaryUpload.objects.filter(pk=expired).exists()
+
+
+def test_a_refused_name_is_answered_even_if_its_bytes_cannot_be_removed(
+    start_chunked, patch, settings, monkeypatch, caplog
+):
+    settings.FILEPOND_SERVER_UPLOAD_RULES = {"default": {"extensions": [".pdf"]}}
+
+    def fail(self, upload_id):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(LocalTemporaryArea, "delete", fail)
+    upload_id = start_chunked(10)
+    response = patch(upload_id, b"x" * 10, 0, 10, name="evil.exe")
+    assert response.status_code == 415
+    assert "Could not remove the bytes of upload" in caplog.text

@@ -431,3 +431,24 @@ def test_a_chunked_start_stores_no_object(s3_area):
     upload = transfers.start_chunked(10, "filepond", {}, Owner(token="t" * 43))
     assert upload.area == "shared-tmp"
     assert object_names(s3_area) == []
+
+
+def test_a_part_removed_while_it_is_restored_cuts_the_answer_short(
+    client, start_chunked, patch, s3_area, caplog
+):
+    """A revert on another server removes the objects while a restore streams them: the
+    answer can only end early, logged in one line, never with a traceback."""
+    from django.test import Client
+
+    content = os.urandom(600_000)
+    upload_id = chunked(start_chunked, patch, content, 300_000)
+    lazy = Client()  # leaves the streamed body unread, unlike the suite's client
+    lazy.cookies = client.cookies
+    response = lazy.get(f"/fp/?restore={upload_id}")
+    assert response["Content-Length"] == str(len(content))
+    first = next(response.streaming_content)
+    s3_area.storage.delete(sorted(object_names(s3_area))[1])  # the second chunk's object
+    body = first + b"".join(response.streaming_content)
+    assert 0 < len(body) < len(content)
+    assert body == content[: len(body)]
+    assert "A file answer was cut short" in caplog.text

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_filepond_server.cleanup import cleanup
 
@@ -34,4 +34,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{verb} the S3 multipart uploads of {report.aborted_transfers} direct "
                 "upload(s) that are gone."
+            )
+        for failure in report.failures:
+            self.stderr.write(failure)
+        if report.failures:
+            raise CommandError(
+                "Some of the cleanup could not be done (see above); the rest was done, and the "
+                "next run tries again."
             )
