@@ -621,7 +621,7 @@ def _video_form(sample: Any, ctx: Context) -> None:
         form = sample.VideoForm(request.POST or None, request=request)
         if request.method == "POST":
             return HttpResponse("valid" if form.is_valid() else form.errors.as_text())
-        return HttpResponse(f"{form.media}{form}")
+        return HttpResponse(f"{form.media}{form.as_p()}")
 
     ctx.mount(video=video)
     page = ctx.client.get("/video/").content.decode()

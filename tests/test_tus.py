@@ -678,4 +678,4 @@ def test_a_field_with_the_tus_transport_loads_tus_js_client_first(rf: Any, setti
     *_filepond, client, transport, widget = form.media.render_js()
     assert pinned["src"] in client and 'integrity="sha384-x"' in client
     assert TUS_SCRIPT in transport and WIDGET_SCRIPT in widget
-    assert '"transport":"tus"' in str(form).replace("&quot;", '"')
+    assert '"transport":"tus"' in form.as_p().replace("&quot;", '"')
