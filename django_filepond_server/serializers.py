@@ -189,16 +189,14 @@ class FilePondModelSerializer(serializers.ModelSerializer):  # type: ignore[type
                 if saving.stored_upload_relation(model, source) is None:
                     continue
                 validated_data.pop(source)
-                stored = saving.store_files(
+                relations[source] = saving.relation_rows(
                     current,
-                    value.new,
+                    value,
                     field.upload_to,
                     request=field.request,
                     rules=field.get_rules(),
+                    delete_removed=field.delete_removed,
                 )
-                relations[source] = [*value.kept, *stored]
-                if field.delete_removed:
-                    saving.drop_stored(current, value.removed)
                 continue
             model_field = saving.model_file_field(model, source)
             if model_field is None:

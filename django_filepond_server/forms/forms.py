@@ -147,16 +147,14 @@ class FilePondModelForm(FilePondFormMixin, forms.ModelForm):  # type: ignore[typ
                     continue
                 if saving.stored_upload_relation(self._meta.model, name) is None:
                     continue
-                stored = saving.store_files(
+                relations[name] = saving.relation_rows(
                     current,
-                    value.new,
+                    value,
                     field.upload_to,
                     request=self.request,
                     rules=field.get_rules(),
+                    delete_removed=field.delete_removed,
                 )
-                relations[name] = [*value.kept, *stored]
-                if field.delete_removed:
-                    saving.drop_stored(current, value.removed)
             held = {n: self.cleaned_data.pop(n) for n in relations}
             try:
                 super()._save_m2m()  # type: ignore[misc]

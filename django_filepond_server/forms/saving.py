@@ -157,6 +157,24 @@ def store_files(
     return stored
 
 
+def relation_rows(
+    saving: Saving,
+    submitted: Any,
+    destination: str,
+    *,
+    request: Any,
+    rules: Any,
+    delete_removed: bool,
+) -> list[Any]:
+    """The rows a relation to ``StoredUpload`` holds after a save: the kept ones, then the
+    new uploads of ``submitted`` (a ``SubmittedFiles``) stored under ``destination``. The
+    rows of removed files are deleted too when ``delete_removed`` asks for it."""
+    stored = store_files(saving, submitted.new, destination, request=request, rules=rules)
+    if delete_removed:
+        drop_stored(saving, submitted.removed)
+    return [*submitted.kept, *stored]
+
+
 def drop_stored(saving: Saving, removed: Iterable[StoredUpload]) -> None:
     """Delete the rows of removed stored uploads now and their files once committed."""
     storage = get_permanent_storage()
