@@ -7,6 +7,7 @@ made before logging in stay theirs afterwards.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import zlib
 from dataclasses import dataclass
@@ -212,29 +213,67 @@ def _conditional_insert(
     upload: TemporaryUpload, owner: Owner, new_bytes: int
 ) -> tuple[str, list[Any]]:
     """``INSERT INTO <table> (<columns>) SELECT <values> FROM (<the owner's usage>) WHERE
-    <room for one more upload of new_bytes>``, with its parameters."""
+    <room for one more upload of new_bytes>``, with its parameters.
+
+    The statement is written here rather than compiled from a queryset on every upload (the
+    compiler cost more than the database did); its ``WHERE`` selects what
+    ``owner.uploads() & live_uploads()`` does, which the tests hold it to.
+    """
     meta = TemporaryUpload._meta
-    quote = connection.ops.quote_name
-    table = quote(str(meta.db_table))
-    fields = list(meta.concrete_fields)
-    typed = connection.vendor == "postgresql"  # its SELECT list needs types for parameters
-    values = [f"CAST(%s AS {field.db_type(connection)})" if typed else "%s" for field in fields]
+    fields = meta.concrete_fields
     params: list[Any] = [
         field.get_db_prep_save(field.pre_save(upload, add=True), connection) for field in fields
     ]
-    owned = TemporaryUpload.objects.filter(owner.uploads() & live_uploads())
-    where, where_params = owned.query.get_compiler(connection=connection).compile(owned.query.where)
-    size = f"COALESCE({quote('upload_length')}, {quote('received')})"
-    sql = (
-        f"INSERT INTO {table} ({', '.join(quote(str(field.column)) for field in fields)}) "
-        f"SELECT {', '.join(values)} FROM ("
-        f"SELECT COUNT(*) AS uploads, COALESCE(SUM({size}), 0) AS bytes FROM {table} "
-        f"WHERE {where}) owned WHERE owned.uploads < %s AND owned.bytes + %s <= %s"
+    now = timezone.now()
+    created = meta.get_field("created").get_db_prep_value(
+        now - conf.TEMPORARY_LIFETIME, connection
     )
+    updated = meta.get_field("updated").get_db_prep_value(
+        now - conf.TRANSFER_IDLE_TIMEOUT, connection
+    )
+    owned: list[Any] = [owner.token] if owner.token else []
+    if owner.user_id is not None:
+        owned.insert(0, meta.get_field("owner").get_db_prep_value(owner.user_id, connection))
+    sql = _insert_sql(connection.vendor, owner.user_id is not None, bool(owner.token))
     return sql, [
         *params,
-        *where_params,
+        *owned,
+        True,
+        created,
+        False,
+        updated,
         conf.MAX_UPLOADS_PER_OWNER,
         new_bytes,
         conf.MAX_BYTES_PER_OWNER,
     ]
+
+
+@functools.cache
+def _insert_sql(vendor: str, by_user: bool, by_token: bool) -> str:
+    """The text of :func:`_conditional_insert`'s statement for one shape of owner."""
+    meta = TemporaryUpload._meta
+    quote = connection.ops.quote_name
+    table = quote(str(meta.db_table))
+    fields = list(meta.concrete_fields)
+    typed = vendor == "postgresql"  # its SELECT list needs types for parameters
+    values = [f"CAST(%s AS {field.db_type(connection)})" if typed else "%s" for field in fields]
+    owner_id, token = quote("owner_id"), quote("owner_token")
+    session = f"({token} = %s AND {owner_id} IS NULL)"
+    if by_user and by_token:
+        mine = f"({owner_id} = %s OR {session})"
+    elif by_user:
+        mine = f"{owner_id} = %s"
+    else:
+        mine = session
+    live = (
+        f"{quote('rejected')} = '' AND (({quote('complete')} = %s AND {quote('created')} >= %s)"
+        f" OR ({quote('complete')} = %s AND {quote('updated')} >= %s))"
+    )
+    size = f"COALESCE({quote('upload_length')}, {quote('received')})"
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(str(field.column)) for field in fields)}) "
+        f"SELECT {', '.join(values)} FROM ("
+        f"SELECT COUNT(*) AS uploads, COALESCE(SUM({size}), 0) AS bytes FROM {table} "
+        f"WHERE {mine} AND {live}) owned "
+        f"WHERE owned.uploads < %s AND owned.bytes + %s <= %s"
+    )

@@ -340,3 +340,72 @@ def test_an_old_style_masked_csrf_cookie_is_the_same_owner_as_its_secret(setting
     ]
     tokens = {TemporaryUpload.objects.get(pk=i).owner_token for i in ids}
     assert len(tokens) == 1
+
+
+@pytest.mark.parametrize("shape", ["user", "token", "user and token"])
+def test_the_limit_statement_counts_exactly_what_the_owner_queries_count(shape, settings):
+    """The insert that enforces the limits is written out by hand for speed: for every kind of
+    owner and every state a row can be in, it must count the rows ``check_limits`` counts."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from django_filepond_server.ownership import (
+        Owner,
+        _conditional_insert,
+        live_uploads,
+    )
+
+    me = User.objects.create_user("me")
+    someone = User.objects.create_user("someone")
+    owner = Owner(
+        user_id=me.pk if "user" in shape else None, token="tok" if "token" in shape else ""
+    )
+    now = timezone.now()
+    stale = now - timedelta(days=30)
+    rows = []
+    for user in (me, someone, None):
+        for token in ("tok", "other", ""):
+            for complete, rejected, when in [
+                (True, "", now),
+                (True, "", stale),
+                (False, "", now),
+                (False, "", stale),
+                (True, "refused", now),
+            ]:
+                rows.append(
+                    TemporaryUpload(
+                        upload_id=f"{len(rows):022d}",
+                        file_name="f",
+                        owner=user,
+                        owner_token=token,
+                        complete=complete,
+                        rejected=rejected,
+                        upload_length=len(rows) + 1,
+                    )
+                )
+    TemporaryUpload.objects.bulk_create(rows)
+    for row in rows:  # auto_now fields: set the ages afterwards
+        age = stale if int(row.upload_id) % 5 in (1, 3) else now
+        TemporaryUpload.objects.filter(pk=row.pk).update(created=age, updated=age)
+    counted = TemporaryUpload.objects.filter(owner.uploads() & live_uploads())
+    expected_count = counted.count()
+    expected_bytes = sum(row.upload_length for row in counted)
+    assert 0 < expected_count < len(rows)
+
+    new = TemporaryUpload(upload_id="n" * 22, file_name="new", owner_token=owner.token)
+    if owner.user_id is not None:
+        new.owner_id = owner.user_id
+    for limit, room, inserted in [
+        (expected_count + 1, expected_bytes + 10, True),
+        (expected_count, 10**12, False),  # one upload too many
+        (10**6, expected_bytes + 9, False),  # one byte too many
+    ]:
+        settings.FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER = limit
+        settings.FILEPOND_SERVER_MAX_BYTES_PER_OWNER = room
+        sql, params = _conditional_insert(new, owner, 10)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            assert cursor.rowcount == int(inserted), (limit, room)
+        TemporaryUpload.objects.filter(pk=new.pk).delete()
