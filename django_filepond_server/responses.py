@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
-from django_filepond_server import exceptions
+from django_filepond_server import exceptions, offload
 from django_filepond_server.names import content_disposition, is_active_content
 
 logger = logging.getLogger(__name__)
@@ -103,10 +103,15 @@ def file_response(
     name: str,
     content_type: str,
     allow_ranges: bool = False,
+    path: str | None = None,
 ) -> HttpResponse | StreamingHttpResponse:
     """Stream ``f`` in constant memory with ``Content-Type``, ``Content-Length`` and a
     ``Content-Disposition`` FilePond parses. Active content goes out as an attachment of
-    type ``application/octet-stream`` so it can never run on this origin."""
+    type ``application/octet-stream`` so it can never run on this origin.
+
+    ``path`` is where ``f`` is on this machine, if it is a local file: with
+    ``FILEPOND_SERVER_FILE_OFFLOAD`` on, the front server sends it instead (see
+    :func:`offloaded`)."""
     attachment = is_active_content(content_type)
     if attachment:
         content_type = "application/octet-stream"
@@ -126,6 +131,14 @@ def file_response(
             response["Content-Range"] = f"bytes */{size}"
             return response
 
+    if path is not None and byte_range is None and "HTTP_RANGE" in request.META:
+        path = None  # a Range the app ignores (several ranges...), which nginx would not
+    if path is not None and "HTTP_IF_RANGE" not in request.META:
+        header = offload.target(path)
+        if header is not None:
+            f.close()
+            return offloaded(header, content_type, name, attachment)
+
     if byte_range is None and _is_os_file(f):
         response = _FileResponse(f, content_type=content_type)
         response["Content-Length"] = str(size)
@@ -142,6 +155,22 @@ def file_response(
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     return _with_file_headers(response, name, attachment, allow_ranges)
+
+
+def offloaded(
+    header: tuple[str, str], content_type: str, name: str, attachment: bool
+) -> HttpResponse:
+    """An empty answer that has the front server send the file, with every header FilePond
+    reads and an empty body. The front server answers a ``Range`` (already checked here: one range inside the
+    file) and sets ``Content-Length`` and ``Accept-Ranges`` itself; the app's own would be a
+    wrong length and a second ``Accept-Ranges``. nginx keeps ``Content-Type``,
+    ``Content-Disposition`` and ``Cache-Control`` of this answer but drops
+    ``X-Content-Type-Options``, which its internal location adds back (see the deployment
+    documentation)."""
+    response = HttpResponse(content_type=content_type)
+    response["Content-Length"] = "0"
+    response[header[0]] = header[1]
+    return _with_file_headers(response, name, attachment, ranges=False)
 
 
 def _with_file_headers(
