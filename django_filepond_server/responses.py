@@ -137,7 +137,7 @@ def file_response(
         header = offload.target(path)
         if header is not None:
             f.close()
-            return offloaded(header, content_type, name, attachment)
+            return offloaded(header, content_type, name, attachment, byte_range is not None)
 
     if byte_range is None and _is_os_file(f):
         response = _FileResponse(f, content_type=content_type)
@@ -158,19 +158,19 @@ def file_response(
 
 
 def offloaded(
-    header: tuple[str, str], content_type: str, name: str, attachment: bool
+    header: tuple[str, str], content_type: str, name: str, attachment: bool, partial: bool
 ) -> HttpResponse:
     """An empty answer that has the front server send the file, with every header FilePond
-    reads and an empty body. The front server answers a ``Range`` (already checked here: one range inside the
-    file) and sets ``Content-Length`` and ``Accept-Ranges`` itself; the app's own would be a
-    wrong length and a second ``Accept-Ranges``. nginx keeps ``Content-Type``,
-    ``Content-Disposition`` and ``Cache-Control`` of this answer but drops
-    ``X-Content-Type-Options``, which its internal location adds back (see the deployment
-    documentation)."""
+    reads. The front server answers a ``Range`` (``partial``: one range inside the file,
+    already checked here) and sets ``Content-Length`` itself. nginx keeps ``Content-Type``,
+    ``Content-Disposition``, ``Cache-Control`` and ``Accept-Ranges`` of this answer, drops
+    ``X-Content-Type-Options`` (its internal location adds it back, see the deployment
+    documentation) and adds ``Accept-Ranges`` to a whole file itself: the app sends it only
+    with a partial answer, so the client gets one either way, as without offload."""
     response = HttpResponse(content_type=content_type)
     response["Content-Length"] = "0"
     response[header[0]] = header[1]
-    return _with_file_headers(response, name, attachment, ranges=False)
+    return _with_file_headers(response, name, attachment, ranges=partial)
 
 
 def _with_file_headers(
