@@ -170,7 +170,8 @@ def offloaded(
     response = HttpResponse(content_type=content_type)
     response["Content-Length"] = "0"
     response[header[0]] = header[1]
-    return _with_file_headers(response, name, attachment, ranges=partial)
+    _with_file_headers(response, name, attachment, ranges=partial)
+    return response
 
 
 def _with_file_headers(
