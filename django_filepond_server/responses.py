@@ -131,8 +131,12 @@ def file_response(
             response["Content-Range"] = f"bytes */{size}"
             return response
 
-    if path is not None and byte_range is None and "HTTP_RANGE" in request.META:
-        path = None  # a Range the app ignores (several ranges...), which nginx would not
+    if path is not None and "HTTP_RANGE" in request.META:
+        # A Range the app ignores (several ranges, malformed), or with a number nginx finds
+        # too large (it refuses what the app reads as "to the end"), is answered here.
+        digits = re.findall(r"\d+", request.META["HTTP_RANGE"])
+        if byte_range is None or any(len(d.lstrip("0")) > 18 for d in digits):
+            path = None
     if path is not None and "HTTP_IF_RANGE" not in request.META:
         header = offload.target(path)
         if header is not None:
