@@ -231,6 +231,26 @@ class Ids:
         "send bytes after filepond_cleanup removed the begun upload they were for.",
         "Keep the expiry shorter than the idle timeout; the client asks for fresh URLs as it goes.",
     )
+    FILE_OFFLOAD = (
+        "E035",
+        "FILEPOND_SERVER_FILE_OFFLOAD should be None, 'x-accel-redirect' or 'x-sendfile'; "
+        "found {value!r}.",
+        None,
+    )
+    FILE_OFFLOAD_LOCATIONS = (
+        "E036",
+        "FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS should map absolute directories to {what}; "
+        "{problem}.",
+        "For example {{'/srv/uploads/tmp/': {example!r}}}.",
+    )
+    FILE_OFFLOAD_UNCOVERED = (
+        "W008",
+        "FILEPOND_SERVER_FILE_OFFLOAD is on, but no entry of "
+        "FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS covers {place} ({directory}), so the app "
+        "still sends its files itself.",
+        "Add an entry for {directory!r} and serve it from the front server (see the "
+        "deployment documentation).",
+    )
     TEMP_DIR_IN_MEDIA = (
         "W001",
         "FILEPOND_SERVER_TEMP_DIR is inside MEDIA_ROOT, so unchecked temporary uploads may be "
@@ -320,7 +340,57 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_widget())
     errors.extend(_check_tus_origins())
     errors.extend(_check_direct())
+    errors.extend(_check_offload(alias if alias in aliases else None))
     return errors
+
+
+_OFFLOAD_PLACES = {
+    "x-accel-redirect": ("internal URI prefixes such as '/_filepond/tmp/'", "/_filepond/tmp/"),
+    "x-sendfile": ("the absolute directories the front server reads", "/srv/uploads/tmp/"),
+}
+
+
+def _check_offload(store: str | None) -> list[CheckMessage]:
+    mode = _setting("FILEPOND_SERVER_FILE_OFFLOAD")
+    if mode is None:
+        return []
+    if mode not in _OFFLOAD_PLACES:
+        return [_message(Error, Ids.FILE_OFFLOAD, value=mode)]
+    what, example = _OFFLOAD_PLACES[mode]
+    locations = _setting("FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS")
+    problem = None
+    if not isinstance(locations, Mapping):
+        problem = f"found {locations!r}"
+    else:
+        for directory, place in locations.items():
+            if not isinstance(directory, (str, os.PathLike)) or not os.path.isabs(directory):
+                problem = f"{directory!r} is not an absolute directory"
+            elif not isinstance(place, (str, os.PathLike)) or not os.fspath(place).startswith("/"):
+                problem = f"{place!r} (for {directory!r}) does not start with '/'"
+    if problem is not None:
+        return [
+            _message(Error, Ids.FILE_OFFLOAD_LOCATIONS, what=what, problem=problem, example=example)
+        ]
+    from django_filepond_server.offload import covering, storage_path
+
+    places = []
+    if _setting("FILEPOND_SERVER_TEMP_STORAGE") is None:
+        temp_dir = _setting("FILEPOND_SERVER_TEMP_DIR")
+        if isinstance(temp_dir, (str, os.PathLike)):  # E001 otherwise
+            places.append(("the temporary area", os.fspath(temp_dir)))
+    if store is not None:
+        try:
+            directory = storage_path(storages[store], "")
+        except Exception:  # a broken alias is reported by the checks of its own setting
+            directory = None
+        if directory is not None:
+            places.append((f"the permanent store {store!r}", directory))
+    found = {os.fspath(d): os.fspath(p) for d, p in locations.items()}
+    return [
+        _message(Warning, Ids.FILE_OFFLOAD_UNCOVERED, place=place, directory=directory)
+        for place, directory in places
+        if covering(os.path.join(os.path.abspath(directory), "file"), found) is None
+    ]
 
 
 _ORIGIN = re.compile(r"https?://[^/?#\s]+")

@@ -65,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "FILEPOND_SERVER_CLAMD_TIMEOUT": 60.0,
     "FILEPOND_SERVER_LOAD_REDIRECT": False,
     "FILEPOND_SERVER_LOAD_URL_EXPIRY": 60,
+    "FILEPOND_SERVER_FILE_OFFLOAD": None,
+    "FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS": {},
     "FILEPOND_SERVER_WIDGET_JS": ["filepond/dist/filepond.min.js"],
     "FILEPOND_SERVER_WIDGET_CSS": ["filepond/dist/filepond.min.css"],
     "FILEPOND_SERVER_WIDGET_LOCALE_URL": "filepond/locale/",
@@ -240,6 +242,23 @@ class Settings:
     def LOAD_URL_EXPIRY(self) -> int:
         """Seconds a signed load URL stays valid."""
         return int(_get("FILEPOND_SERVER_LOAD_URL_EXPIRY"))
+
+    @property
+    def FILE_OFFLOAD(self) -> str | None:
+        """How restore and load hand a local file to the front server: ``None`` (the app
+        sends the bytes), ``"x-accel-redirect"`` (nginx) or ``"x-sendfile"`` (Apache's
+        mod_xsendfile, lighttpd)."""
+        value = _get("FILEPOND_SERVER_FILE_OFFLOAD")
+        return None if value is None else str(value)
+
+    @property
+    def FILE_OFFLOAD_LOCATIONS(self) -> dict[str, str]:
+        """Local directories (keys) and where the front server finds each: an internal URI
+        prefix for ``"x-accel-redirect"``, a directory for ``"x-sendfile"`` (values)."""
+        return {
+            os.fspath(directory): os.fspath(place)
+            for directory, place in dict(_get("FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS")).items()
+        }
 
     @property
     def WIDGET_JS(self) -> list[Any]:

@@ -21,7 +21,7 @@ from django.http import HttpResponseBase
 from django.utils.translation import gettext as _
 from rest_framework.request import Request
 
-from django_filepond_server import exceptions
+from django_filepond_server import exceptions, offload
 from django_filepond_server.conf import conf
 from django_filepond_server.responses import file_response
 from django_filepond_server.storage import open_stored
@@ -84,6 +84,7 @@ def load_model_file(request: Request, source: str) -> HttpResponseBase:
         name=posixpath.basename(name),
         content_type=_guess_type(name),
         allow_ranges=True,
+        path=offload.storage_path(storage, name),
     )
 
 

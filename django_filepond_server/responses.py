@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 
-from django_filepond_server import exceptions
+from django_filepond_server import exceptions, offload
 from django_filepond_server.names import content_disposition, is_active_content
 
 logger = logging.getLogger(__name__)
@@ -103,10 +103,15 @@ def file_response(
     name: str,
     content_type: str,
     allow_ranges: bool = False,
+    path: str | None = None,
 ) -> HttpResponse | StreamingHttpResponse:
     """Stream ``f`` in constant memory with ``Content-Type``, ``Content-Length`` and a
     ``Content-Disposition`` FilePond parses. Active content goes out as an attachment of
-    type ``application/octet-stream`` so it can never run on this origin."""
+    type ``application/octet-stream`` so it can never run on this origin.
+
+    ``path`` is where ``f`` is on this machine, if it is a local file: with
+    ``FILEPOND_SERVER_FILE_OFFLOAD`` on, the front server sends it instead (see
+    :func:`offloaded`)."""
     attachment = is_active_content(content_type)
     if attachment:
         content_type = "application/octet-stream"
@@ -126,6 +131,18 @@ def file_response(
             response["Content-Range"] = f"bytes */{size}"
             return response
 
+    if path is not None and "HTTP_RANGE" in request.META:
+        # A Range the app ignores (several ranges, malformed), or with a number nginx finds
+        # too large (it refuses what the app reads as "to the end"), is answered here.
+        digits = re.findall(r"\d+", request.META["HTTP_RANGE"])
+        if byte_range is None or any(len(d.lstrip("0")) > 18 for d in digits):
+            path = None
+    if path is not None and "HTTP_IF_RANGE" not in request.META:
+        header = offload.target(path)
+        if header is not None:
+            f.close()
+            return offloaded(header, content_type, name, attachment, byte_range is not None)
+
     if byte_range is None and _is_os_file(f):
         response = _FileResponse(f, content_type=content_type)
         response["Content-Length"] = str(size)
@@ -142,6 +159,23 @@ def file_response(
         response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     return _with_file_headers(response, name, attachment, allow_ranges)
+
+
+def offloaded(
+    header: tuple[str, str], content_type: str, name: str, attachment: bool, partial: bool
+) -> HttpResponse:
+    """An empty answer that has the front server send the file, with every header FilePond
+    reads. The front server answers a ``Range`` (``partial``: one range inside the file,
+    already checked here) and sets ``Content-Length`` itself. nginx keeps ``Content-Type``,
+    ``Content-Disposition``, ``Cache-Control`` and ``Accept-Ranges`` of this answer, drops
+    ``X-Content-Type-Options`` (its internal location adds it back, see the deployment
+    documentation) and adds ``Accept-Ranges`` to a whole file itself: the app sends it only
+    with a partial answer, so the client gets one either way, as without offload."""
+    response = HttpResponse(content_type=content_type)
+    response["Content-Length"] = "0"
+    response[header[0]] = header[1]
+    _with_file_headers(response, name, attachment, ranges=partial)
+    return response
 
 
 def _with_file_headers(

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 
-from django_filepond_server import exceptions, fetch, local_files, transfers
+from django_filepond_server import exceptions, fetch, local_files, offload, transfers
 from django_filepond_server.conf import conf
 from django_filepond_server.endpoint import (
     FilePondEndpoint,
@@ -34,7 +34,7 @@ from django_filepond_server.ownership import check_limits, owner_for_new_upload
 from django_filepond_server.responses import file_response, plain_text
 from django_filepond_server.rules import rules_for
 from django_filepond_server.storage import get_permanent_storage, open_stored
-from django_filepond_server.temporary import TemporaryArea, get_temporary_area
+from django_filepond_server.temporary import TemporaryArea, area_for, get_temporary_area
 
 logger = logging.getLogger(__name__)
 
@@ -360,6 +360,7 @@ class RestoreView(FilePondEndpoint):
             name=upload.file_name,
             content_type=upload.content_type or "application/octet-stream",
             allow_ranges=True,
+            path=area_for(upload).local_path(upload.upload_id),
         )
 
 
@@ -388,6 +389,7 @@ class LoadView(FilePondEndpoint):
             name=stored.original_name,
             content_type=stored.content_type or "application/octet-stream",
             allow_ranges=True,
+            path=offload.storage_path(storage, str(stored.file.name)),
         )
 
     @staticmethod

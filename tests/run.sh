@@ -12,7 +12,8 @@
 # variable beside it is set (CI sets them all, so there they fail instead):
 #   the browser tests: Chromium (apt-get install chromium)      FILEPOND_REQUIRE_BROWSER=1
 #   the SFTP tests: OpenSSH's sshd (apt-get install openssh-server)  FILEPOND_REQUIRE_SFTP=1
-#   the multi-server tests: nginx (apt-get install nginx)       FILEPOND_REQUIRE_NGINX=1
+#   the multi-server and file offload tests: nginx (apt-get install nginx)
+#                                                             FILEPOND_REQUIRE_NGINX=1
 # FILEPOND_TEST_DB=postgresql runs the suite on PostgreSQL (127.0.0.1:5432, user postgres,
 # database PGDATABASE, by default filepond_server).
 # The multi-server tests (tests/multiserver) run only on PostgreSQL: several app servers

@@ -262,10 +262,17 @@ class LoadBalancer:
     """nginx in the foreground on a free loopback port, round-robin over ``servers``."""
 
     def __init__(
-        self, directory: Path, servers: Iterable[AppServer], *, max_body: str = "20m"
+        self,
+        directory: Path,
+        servers: Iterable[AppServer],
+        *,
+        max_body: str = "20m",
+        locations: str = "",
     ) -> None:
         self.directory = directory
         self.servers = list(servers)
+        #: More ``location`` blocks of the server, such as internal ones for X-Accel-Redirect.
+        self.locations = locations
         self.port = free_port()
         self.max_body = max_body
         self.access_log = directory / "access.log"
@@ -318,6 +325,7 @@ http {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_read_timeout 300s;
         }}
+{self.locations}
     }}
 }}
 """

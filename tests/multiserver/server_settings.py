@@ -18,6 +18,8 @@ writes:
     ``FILEPOND_SERVER_STORAGE``.
 ``gate_dir``
     Where the test's :class:`~tests.multiserver.cluster.Gate` lives, if it uses one.
+``file_offload``, ``file_offload_locations``
+    ``FILEPOND_SERVER_FILE_OFFLOAD`` and ``FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS``.
 ``log_level``
     Level of the ``django_filepond_server`` loggers, written to the server's output.
 """
@@ -70,6 +72,8 @@ FILEPOND_SERVER_TEMP_DIR = _config["temp_dir"]
 FILEPOND_SERVER_TEMP_STORAGE = _config.get("temp_storage")
 FILEPOND_SERVER_STORAGE = _config.get("store", "default")
 FILEPOND_SERVER_MAX_UPLOAD_SIZE = _config.get("max_upload_size", 2 * 1024**3)
+FILEPOND_SERVER_FILE_OFFLOAD = _config.get("file_offload")
+FILEPOND_SERVER_FILE_OFFLOAD_LOCATIONS = _config.get("file_offload_locations", {})
 
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
