@@ -662,6 +662,137 @@ def compare(args: argparse.Namespace) -> int:
     return compare_report(args, runs, config)
 
 
+# --- contention, limit-race --------------------------------------------------------------------
+
+
+def paced_uploads(port: int, count: int, seconds: float, body: bytes) -> list[float]:
+    """One visitor's ``count`` small uploads, spread evenly over ``seconds``; their seconds."""
+    visitor, took = Visitor(port), []
+    began = time.perf_counter()
+    for number in range(count):
+        time.sleep(max(0.0, began + number * seconds / count - time.perf_counter()))
+        started = time.perf_counter()
+        visitor.process(body)
+        took.append(time.perf_counter() - started)
+    visitor.close()
+    return took
+
+
+def contention(args: argparse.Namespace) -> int:
+    """How long another visitor's small upload takes alone, beside a chunk trickled in for
+    ``--trickle`` seconds, and beside a validator that takes 2 s on other uploads."""
+    source = os.path.abspath(args.source or REPO_ROOT)
+    env = {"FILEPOND_BENCH_SLOW_VALIDATOR": "2", "FILEPOND_BENCH_PG_DATABASE": args.pg_database}
+    if args.database != "sqlite":
+        fresh_database(args.pg_database)
+    configuration({"source": source, "database": args.database, "workers": args.workers})
+    body, slow_body = multipart_body(args.small_kib * 1024), multipart_body(1024, "slow.bin")
+    rows, slow_times = {}, []
+    with (
+        tempfile.TemporaryDirectory(prefix="contention-") as work_dir,
+        Server("app", work_dir, args.database, args.workers, env, source=source) as server,
+    ):
+        port, done = server.port, threading.Event()
+        paced_uploads(port, 4, 0.2, body)  # warm-up
+        rows["alone"] = paced_uploads(port, args.uploads, args.trickle - 2, body)
+
+        def trickle(_: int) -> None:
+            """One PATCH whose 40 KiB body arrive 1 KiB at a time over ``--trickle`` s."""
+            visitor, size = Visitor(port), 40 * 1024
+            upload_id = visitor.start(size)
+
+            def pieces() -> Iterator[bytes]:
+                for _ in range(40):
+                    time.sleep(args.trickle / 40)
+                    yield os.urandom(1024)
+
+            headers = {"Upload_Offset": "0", "Upload_Length": str(size), "Upload_Name": "t.bin"}
+            headers |= {"Content_Type": PATCH_TYPE, "Content_Length": str(size)}
+            visitor.call("PATCH", f"/fp/patch/{upload_id}", pieces(), **headers)
+            visitor.close()
+
+        def slow_uploads(_: int) -> None:
+            visitor = Visitor(port)
+            while not done.is_set():
+                started = time.perf_counter()
+                visitor.process(slow_body)
+                slow_times.append(time.perf_counter() - started)
+            visitor.close()
+
+        for name, background in (
+            ("beside a trickled chunk", trickle),
+            ("beside a 2 s validator", slow_uploads),
+        ):
+            done.clear()
+            thread = threading.Thread(target=in_threads, args=(1, background), daemon=True)
+            thread.start()
+            time.sleep(1)
+            rows[name] = paced_uploads(port, args.uploads, args.trickle - 2, body)
+            done.set()
+            thread.join()
+    print(f"\n{args.uploads} small uploads of {args.small_kib} KiB by another visitor, ms:")
+    print(f"{'':<26} {'median':>8} {'max':>8}")
+    for name, took in rows.items():
+        print(f"{name:<26} {1000 * statistics.median(took):8.1f} {1000 * max(took):8.1f}")
+    slow = statistics.median(slow_times) if slow_times else 0
+    print(f"the slow uploads took {spread(slow_times, '{:.2f}')} s each ({len(slow_times)})")
+    if slow < 1.5:
+        print(
+            "note: the 2 s validator did not run (this checkout has no FILEPOND_SERVER_VALIDATORS?)"
+        )
+    return 0
+
+
+def limit_race(args: argparse.Namespace) -> int:
+    """With at most 2 uploads per owner, 8 simultaneous starts by one owner: rows created."""
+    env = {
+        "FILEPOND_BENCH_MAX_UPLOADS_PER_OWNER": "2",
+        "FILEPOND_BENCH_PG_DATABASE": args.pg_database,
+    }
+    databases = args.databases.split(",")
+    if "postgresql" in databases and postgres_version() is None:
+        databases.remove("postgresql")
+    configuration({"workers": args.workers, "starts": args.starts, "runs": args.runs})
+    wrong = 0
+    for database in databases:
+        if database != "sqlite":
+            fresh_database(args.pg_database)
+        with (
+            tempfile.TemporaryDirectory(prefix="limit-race-") as work_dir,
+            Server("app", work_dir, database, args.workers, env) as server,
+        ):
+            query = "SELECT COUNT(*) FROM django_filepond_server_temporaryupload"
+            if database == "sqlite":
+                import sqlite3
+
+                connection = sqlite3.connect(os.path.join(work_dir, "db.sqlite3"))
+            else:
+                connection = postgres(args.pg_database)
+            counts = []
+            for _ in range(args.runs):
+                owner, accepted = Visitor(server.port), []
+                before = connection.execute(query).fetchone()[0]
+                barrier = threading.Barrier(args.starts)
+
+                def start(_: int) -> None:
+                    tab = Visitor(server.port, same_as=owner)  # noqa: B023
+                    barrier.wait()  # noqa: B023
+                    headers = {"Content-Type": MULTIPART, "Upload-Length": "1000"}
+                    response = tab.send("POST", "/fp/process/", START_BODY, headers)
+                    response.read()
+                    accepted.append(response.status < 300)  # noqa: B023
+                    tab.close()
+
+                in_threads(args.starts, start)
+                rows = connection.execute(query).fetchone()[0] - before
+                counts.append(rows)
+                wrong += rows != 2 or sum(accepted) != 2
+            connection.close()
+        print(f"{database}: rows created per run: {' '.join(map(str, counts))}")
+    print("every run created exactly 2 rows" if not wrong else f"{wrong} runs went wrong")
+    return 1 if wrong else 0
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -681,6 +812,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--results", default=os.path.join(BENCH_DIR, "results"))
     p.add_argument("--profile", action="store_true", help="py-spy on the app's small uploads")
     p.set_defaults(run=compare)
+    p = sub.add_parser("contention", help="another visitor's upload beside slow requests")
+    p.add_argument("--source", help="another checkout of this repository to serve")
+    p.add_argument("--database", default="sqlite", choices=["sqlite", "postgresql"])
+    p.add_argument("--uploads", type=int, default=50, help="small uploads per case (default 50)")
+    p.add_argument("--small-kib", type=int, default=10)
+    p.add_argument("--trickle", type=float, default=20, help="seconds of the trickle (default 20)")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(run=contention)
+    p = sub.add_parser("limit-race", help="the per-owner limit under simultaneous starts")
+    p.add_argument("--databases", default="sqlite,postgresql")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--starts", type=int, default=8)
+    p.add_argument("--workers", type=int, default=4)
+    p.set_defaults(run=limit_race)
     for command in sub.choices.values():
         command.add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)
