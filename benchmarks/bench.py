@@ -15,13 +15,16 @@ checksum); the figures never fail.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime
 import hashlib
 import http.client
 import http.cookies
+import http.server
 import importlib.metadata
 import json
+import logging
 import os
 import platform
 import shutil
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -102,6 +106,11 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settings_env(**settings: Any) -> dict[str, str]:
+    """The environment that gives the served project these settings (``bench_settings.py``)."""
+    return {"FILEPOND_BENCH_SETTINGS": json.dumps(settings)}
 
 
 def run_quiet(command: list[str], env: dict[str, str] | None = None) -> None:
@@ -683,6 +692,7 @@ def contention(args: argparse.Namespace) -> int:
     ``--trickle`` seconds, and beside a validator that takes 2 s on other uploads."""
     source = os.path.abspath(args.source or REPO_ROOT)
     env = {"FILEPOND_BENCH_SLOW_VALIDATOR": "2", "FILEPOND_BENCH_PG_DATABASE": args.pg_database}
+    env |= settings_env(FILEPOND_SERVER_VALIDATORS=["bench_urls.slow_validator"])
     if args.database != "sqlite":
         fresh_database(args.pg_database)
     configuration({"source": source, "database": args.database, "workers": args.workers})
@@ -793,6 +803,336 @@ def limit_race(args: argparse.Namespace) -> int:
     return 1 if wrong else 0
 
 
+# --- store, fetch, tus, direct: one large file through one worker ---------------------------
+
+
+@contextlib.contextmanager
+def one_worker(env: dict[str, str]) -> Iterator[Server]:
+    """This app under gunicorn with one sync worker, on SQLite, in a fresh directory."""
+    with (
+        tempfile.TemporaryDirectory(prefix="filepond-bench-") as work_dir,
+        Server("app", work_dir, "sqlite", 1, env) as server,
+    ):
+        yield server
+
+
+def print_phase(name: str, figures: Figures, size: int | None) -> None:
+    seconds = figures[f"{name}_s"]
+    speed = f"{size / MiB / seconds:8.1f} MiB/s" if size else ""
+    rss = figures[f"{name}_rss"]
+    print(f"  {name:<10} {seconds:8.2f} s {speed:>13}   peak RSS {rss:+7.1f} MiB", flush=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+#: The ``s3`` backend's bounded boto3 TransferConfig: 8 MiB parts, at most three in memory.
+S3_TRANSFER = {
+    "multipart_threshold": 8 * MiB,
+    "multipart_chunksize": 8 * MiB,
+    "max_concurrency": 2,
+    "max_submission_concurrency": 1,
+    "max_in_memory_upload_chunks": 2,
+}
+
+
+def store(args: argparse.Namespace) -> int:
+    """Upload, ``store_upload`` into a remote store (S3 on moto, SFTP on a throwaway sshd),
+    and ``load`` back: each store's and load's time and worker peak RSS above idle."""
+    sys.path.insert(0, REPO_ROOT)
+    from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
+
+    configuration({"backends": args.backends, "moto": version("moto")})
+    with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files:
+        sizes = [MiB * n for n in (10, args.compare_mib, args.size_mib) if n]
+        paths = {size: os.path.join(files, f"{size}.bin") for size in sizes}
+        digests = {size: write_random_file(path, size) for size, path in paths.items()}
+        for backend in args.backends.split(","):
+            if backend == "sftp" and sftp_unavailable():
+                print(f"sftp: skipped ({sftp_unavailable()})")
+                continue
+            remote = S3Server() if backend.startswith("s3") else SFTPServer()
+            try:
+                env = settings_env(
+                    STORAGES={"remote": remote.storage_options()},
+                    FILEPOND_SERVER_STORAGE="remote",
+                )
+                if backend == "s3":
+                    env["FILEPOND_BENCH_S3_TRANSFER"] = json.dumps(S3_TRANSFER)
+                with one_worker(env) as server:
+                    visitor, pid = Visitor(server.port), server.pids()[0]
+                    print(f"{backend}:")
+                    for size in sizes:  # the first, 10 MiB, warms up unmeasured
+                        upload_id = visitor.upload(paths[size], size, 5 * MB)
+                        figures: Figures = {}
+                        idle = {pid: proc_status(pid, "VmRSS")}
+                        with measured(figures, "store", [pid], idle):
+                            stored_id = visitor.store(upload_id)
+                        with measured(figures, "load", [pid], idle):
+                            loaded = visitor.sha256(f"/fp/load/?id={stored_id}", size)
+                        if loaded != digests[size]:
+                            raise CheckFailed(f"load from {backend}: the sha256 is not the file's")
+                        if size != sizes[0]:
+                            print(f" {size // MiB} MiB (idle RSS {idle[pid] / MiB:.1f} MiB)")
+                            print_phase("store", figures, size)
+                            print_phase("load", figures, size)
+                    visitor.close()
+            finally:
+                remote.stop()
+    return 0
+
+
+class RemoteFiles(http.server.ThreadingHTTPServer):
+    """The remote site of ``fetch``: the files of a directory, with Content-Length and a
+    Content-Disposition file name, in a thread of the benchmark process."""
+
+    daemon_threads = True
+
+    def __init__(self, directory: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = os.path.join(directory, os.path.basename(self.path))
+                self.send_response(200)
+                self.send_header("Content-Length", str(os.path.getsize(path)))
+                self.send_header("Content-Disposition", 'attachment; filename="big.bin"')
+                self.end_headers()
+                with open(path, "rb") as f, contextlib.suppress(OSError):
+                    shutil.copyfileobj(f, self.wfile, MiB)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return "/fp/?fetch=" + urllib.parse.quote(f"http://127.0.0.1:{self.server_port}/{name}")
+
+
+def fetch(args: argparse.Namespace) -> int:
+    """FilePond's fetch of a large remote file: GET (download, then the answer), HEAD (download
+    only, the copy checked through restore) and GET of 1 MiB; time and peak RSS above idle."""
+    size = args.size_mib * MiB
+    env = settings_env(
+        FILEPOND_SERVER_FETCH_ENABLED=True,
+        FILEPOND_SERVER_FETCH_ALLOWED_HOSTS=["127.0.0.1"],
+        FILEPOND_SERVER_FETCH_DEADLINE=600.0,
+        FILEPOND_SERVER_MAX_UPLOAD_SIZE=size,
+    )
+    configuration({"size MiB": args.size_mib})
+    with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files, one_worker(env) as server:
+        digests = {
+            name: write_random_file(f"{files}/{name}", n)
+            for name, n in (("big", size), ("1m", MiB))
+        }
+        remote = RemoteFiles(files)
+        visitor, pid = Visitor(server.port), server.pids()[0]
+        visitor.call("GET", remote.url("1m"))  # warm-up
+        idle = {pid: proc_status(pid, "VmRSS")}
+        for name, method, phase_size in (
+            ("big", "GET", size),
+            ("big", "HEAD", size),
+            ("1m", "GET", MiB),
+        ):
+            figures: Figures = {}
+            label = f"{method} {phase_size // MiB} MiB"
+            with measured(figures, label, [pid], idle):
+                began = time.perf_counter()
+                response = visitor.send(method, remote.url(name))
+                download = time.perf_counter() - began  # the app answers once it has the file
+                digest = hashlib.sha256()
+                while piece := response.read(MiB):
+                    digest.update(piece)
+            if response.status != 200:
+                raise CheckFailed(f"{label}: HTTP {response.status}")
+            upload_id = checked_id(response.getheader("X-Content-Transfer-Id", "").encode(), label)
+            if method == "HEAD":  # no body: the server's copy, through restore
+                found = visitor.sha256(f"/fp/restore/?id={upload_id}", phase_size)
+            else:
+                found = digest.hexdigest()
+            if found != digests[name]:
+                raise CheckFailed(f"{label}: the sha256 is not the remote file's")
+            print_phase(label, figures, phase_size)
+            if method == "GET":
+                print(f"{'':13}of which {download:.2f} s until the answer's headers (the download)")
+            visitor.call("DELETE", "/fp/revert/", upload_id.encode())
+        remote.shutdown()
+    return 0
+
+
+def tus(args: argparse.Namespace) -> int:
+    """The same file through tus-js-client in Node and through FilePond's chunked PATCHes, in
+    alternating order per round: each upload's MiB/s and the worker's peak RSS above idle."""
+    node_modules = os.path.join(REPO_ROOT, "demo", "node_modules")
+    if not os.path.isdir(os.path.join(node_modules, "tus-js-client")):
+        print("tus-js-client is missing: run 'npm ci' in demo/ first", file=sys.stderr)
+        return 2
+    size, chunk = args.size_mib * MiB, int(args.chunk_mb * MB)
+    configuration({"size MiB": args.size_mib, "chunk bytes": chunk})
+    results: dict[str, list[Figures]] = {"tus": [], "filepond": []}
+    with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files, one_worker({}) as server:
+        path = os.path.join(files, "source.bin")
+        expected = write_random_file(path, size)
+        visitor, pid = Visitor(server.port), server.pids()[0]
+        # Node keeps no cookies: it sends the visitor's, as the browser would.
+        cookie = "; ".join(f"{k}={m.coded_value}" for k, m in visitor.cookies.items())
+        node = [
+            "node",
+            os.path.join(BENCH_DIR, "tus_upload.cjs"),
+            f"http://127.0.0.1:{server.port}/fp/tus/",
+        ]
+        idle = {pid: proc_status(pid, "VmRSS")}
+        for number in range(args.rounds):
+            for protocol in ("tus", "filepond")[:: 1 if number % 2 == 0 else -1]:
+                figures: Figures = {}
+                with measured(figures, "upload", [pid], idle):
+                    if protocol == "tus":
+                        done = subprocess.run(
+                            [*node, path, str(chunk), cookie],
+                            env={**os.environ, "NODE_PATH": node_modules},
+                            capture_output=True,
+                            text=True,
+                        )
+                        if done.returncode:
+                            raise CheckFailed(done.stderr.strip())
+                        outcome = json.loads(done.stdout)
+                        upload_id = outcome["url"].rsplit("/", 1)[1]
+                    else:
+                        began = time.perf_counter()
+                        upload_id = visitor.upload(path, size, chunk)
+                        outcome = {"seconds": time.perf_counter() - began}
+                # The upload alone: for tus from start() to onSuccess, measured in Node.
+                figures["mib_s"] = size / MiB / outcome["seconds"]
+                if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
+                    raise CheckFailed(f"{protocol}: the restored sha256 is not the file's")
+                visitor.call("DELETE", "/fp/revert/", upload_id.encode())
+                results[protocol].append(figures)
+                print(
+                    f"  round {number + 1} {protocol:<8} {figures['mib_s']:7.1f} MiB/s, "
+                    f"peak RSS {figures['upload_rss']:+.1f} MiB",
+                    flush=True,
+                )
+    for protocol, runs in results.items():
+        print(
+            f"{protocol:<8} {spread([r['mib_s'] for r in runs])} MiB/s, peak RSS above idle "
+            f"{spread([r['upload_rss'] for r in runs], '{:+.1f}')} MiB"
+        )
+    print(f"load average after: {load_average()}")
+    return 0
+
+
+def direct(args: argparse.Namespace) -> int:
+    """Direct uploads (parts PUT straight to S3, moto in a process of its own) against uploads
+    through the app into an S3 or a local temporary area: seconds, and CPU seconds per GiB of
+    the app's worker and of moto."""
+    size, part = args.size_mib * MiB, args.part_mib * MiB
+    moto_port = free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", moto_port)):
+                break
+            time.sleep(0.1)
+        bucket = http.client.HTTPConnection("127.0.0.1", moto_port)
+        bucket.request("PUT", "/bench")
+        bucket.getresponse().read()
+        options = {
+            "bucket_name": "bench",
+            "endpoint_url": f"http://127.0.0.1:{moto_port}",
+            "access_key": "bench",
+            "secret_key": "bench",
+            "region_name": "us-east-1",
+            "location": "filepond-bench-tmp",
+            "addressing_style": "path",
+        }
+        storages = {"bench-tmp": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
+        configuration(
+            {"size MiB": args.size_mib, "moto": version("moto"), "parallel": args.parallel}
+        )
+        with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files:
+            path = os.path.join(files, "source.bin")
+            expected = write_random_file(path, size)
+            for mode in ("direct", "app, S3 area", "app, local area"):
+                settings: Figures = {"STORAGES": storages, "FILEPOND_SERVER_DIRECT_PART_SIZE": part}
+                if mode != "app, local area":
+                    settings["FILEPOND_SERVER_TEMP_STORAGE"] = "bench-tmp"
+                    settings["SILENCED_SYSTEM_CHECKS"] = ["django_filepond_server.W005"]
+                with one_worker(settings_env(**settings)) as server:
+                    visitor, pid = Visitor(server.port), server.pids()[0]
+
+                    def send(length: int, mode: str = mode, visitor: Visitor = visitor) -> str:
+                        if mode == "direct":
+                            return direct_upload(visitor, path, length, args.parallel)
+                        return visitor.upload(path, length, int(args.chunk_mb * MB))
+
+                    visitor.call("DELETE", "/fp/revert/", send(part + MiB).encode())  # warm-up
+                    cpu = cpu_seconds(pid), cpu_seconds(moto.pid)
+                    began = time.perf_counter()
+                    upload_id = send(size)
+                    seconds = time.perf_counter() - began
+                    app_cpu, s3_cpu = cpu_seconds(pid) - cpu[0], cpu_seconds(moto.pid) - cpu[1]
+                    if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
+                        raise CheckFailed(f"{mode}: the restored sha256 is not the file's")
+                    gib = size / 1024 / MiB
+                    print(
+                        f"  {mode:<16} {seconds:7.1f} s {size / MB / seconds:8.1f} MB/s   "
+                        f"CPU s/GiB: app worker {app_cpu / gib:6.2f}, moto {s3_cpu / gib:6.2f}",
+                        flush=True,
+                    )
+    finally:
+        moto.terminate()
+        moto.wait(30)
+    print(f"load average after: {load_average()}")
+    return 0
+
+
+def direct_upload(visitor: Visitor, path: str, size: int, parallel: int) -> str:
+    """What direct.js does: begin, the part URLs in batches of 16, the parts PUT straight to S3
+    by ``parallel`` connections at once, complete; returns the upload id."""
+
+    def post(url: str, body: Figures) -> Any:
+        return json.loads(
+            visitor.call("POST", url, json.dumps(body), Content_Type="application/json")
+        )
+
+    begun = post("/fp/direct/", {"name": "bench.bin", "size": size, "type": ""})
+    urls = dict(begun["urls"])
+    wanted = [n for n in range(1, begun["parts"] + 1) if str(n) not in urls]
+    for start in range(0, len(wanted), 16):
+        urls |= post(
+            "/fp/direct/parts/", {"key": begun["key"], "parts": wanted[start : start + 16]}
+        )["urls"]
+
+    def put(number: int) -> None:
+        offset = (number - 1) * begun["partSize"]
+        with open(path, "rb") as f:
+            f.seek(offset)
+            body = f.read(min(begun["partSize"], size - offset))
+        where = urllib.parse.urlsplit(urls[str(number)])
+        conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=900)
+        conn.request("PUT", f"{where.path}?{where.query}", body=body)
+        if conn.getresponse().status != 200:
+            raise CheckFailed(f"PUT of part {number} to S3 failed")
+        conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(put, range(1, begun["parts"] + 1)))
+    answer = visitor.call(
+        "POST",
+        "/fp/direct/complete/",
+        json.dumps({"key": begun["key"]}),
+        Content_Type="application/json",
+    )
+    return checked_id(answer, "complete")
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -826,6 +1166,25 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--starts", type=int, default=8)
     p.add_argument("--workers", type=int, default=4)
     p.set_defaults(run=limit_race)
+    p = sub.add_parser("store", help="store_upload into S3 (moto) and SFTP (sshd)")
+    p.add_argument("--backends", default="s3,sftp", help="among s3, s3-default, sftp")
+    p.add_argument("--size-mib", type=int, default=512)
+    p.add_argument("--compare-mib", type=int, default=16, help="a smaller file too (0: none)")
+    p.set_defaults(run=store)
+    p = sub.add_parser("fetch", help="FilePond's fetch of a large remote file")
+    p.add_argument("--size-mib", type=int, default=512)
+    p.set_defaults(run=fetch)
+    p = sub.add_parser("tus", help="tus-js-client against FilePond's PATCHes")
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--chunk-mb", type=float, default=5)
+    p.add_argument("--rounds", type=int, default=3)
+    p.set_defaults(run=tus)
+    p = sub.add_parser("direct", help="direct uploads to S3 against uploads through the app")
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
+    p.add_argument("--part-mib", type=int, default=8)
+    p.add_argument("--chunk-mb", type=float, default=5)
+    p.set_defaults(run=direct)
     for command in sub.choices.values():
         command.add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)

@@ -2,9 +2,9 @@
 
 ``FILEPOND_BENCH_TARGET`` picks the app (``app``, the default) or django-drf-filepond 0.5.2
 (``incumbent``); both get the same middleware, database and DEBUG off. Everything the server
-writes goes under ``FILEPOND_BENCH_DIR``, a fresh directory per server. The other
-``FILEPOND_BENCH_*`` variables are set by ``bench.py``'s subcommands; absent, the app's
-defaults apply.
+writes goes under ``FILEPOND_BENCH_DIR``, a fresh directory per server. ``FILEPOND_BENCH_DB``
+picks the database, ``FILEPOND_BENCH_SETTINGS`` adds settings of a subcommand; absent, the
+app's defaults apply.
 """
 
 from __future__ import annotations
@@ -78,20 +78,13 @@ STORAGES: dict[str, dict[str, object]] = {
 FILEPOND_SERVER_TEMP_DIR = os.path.join(WORK_DIR, "tmp")
 FILEPOND_SERVER_STORAGE = "default"
 
-# Set by the subcommands (each only when present).
-if _env("FILEPOND_BENCH_MAX_UPLOADS_PER_OWNER"):  # limit-race
-    FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER = int(os.environ["FILEPOND_BENCH_MAX_UPLOADS_PER_OWNER"])
-if _env("FILEPOND_BENCH_SLOW_VALIDATOR"):  # contention: bench_urls.slow_validator
-    FILEPOND_SERVER_VALIDATORS = ["bench_urls.slow_validator"]
-if _env("FILEPOND_BENCH_FETCH"):  # fetch: the remote file on loopback, its exact size
-    FILEPOND_SERVER_FETCH_ENABLED = True
-    FILEPOND_SERVER_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]
-    FILEPOND_SERVER_FETCH_DEADLINE = 600.0
-    FILEPOND_SERVER_MAX_UPLOAD_SIZE = int(os.environ["FILEPOND_BENCH_FETCH"])
-if _env("FILEPOND_BENCH_STORAGES"):  # store, direct: JSON aliases added to STORAGES
-    STORAGES.update(json.loads(os.environ["FILEPOND_BENCH_STORAGES"]))
-    FILEPOND_SERVER_STORAGE = _env("FILEPOND_BENCH_STORAGE", FILEPOND_SERVER_STORAGE)
-if _env("FILEPOND_BENCH_S3_TRANSFER"):  # store: a bounded boto3 TransferConfig for every S3
+# Set by the subcommands: a JSON object of settings; its STORAGES aliases join the ones above.
+for _name, _value in json.loads(_env("FILEPOND_BENCH_SETTINGS") or "{}").items():
+    if _name == "STORAGES":
+        STORAGES.update(_value)
+    else:
+        globals()[_name] = _value
+if _env("FILEPOND_BENCH_S3_TRANSFER"):  # store: a boto3 TransferConfig for every S3Storage
     from boto3.s3.transfer import TransferConfig
 
     _config = TransferConfig()
@@ -100,6 +93,3 @@ if _env("FILEPOND_BENCH_S3_TRANSFER"):  # store: a bounded boto3 TransferConfig 
     for _storage in STORAGES.values():
         if _storage["BACKEND"] == "storages.backends.s3.S3Storage":
             _storage.setdefault("OPTIONS", {})["transfer_config"] = _config  # type: ignore[attr-defined]
-if _env("FILEPOND_BENCH_TEMP_STORAGE"):  # direct: the temporary area on an S3 alias
-    FILEPOND_SERVER_TEMP_STORAGE = os.environ["FILEPOND_BENCH_TEMP_STORAGE"]
-    SILENCED_SYSTEM_CHECKS = ["django_filepond_server.W005"]
