@@ -977,7 +977,12 @@ def tus(args: argparse.Namespace) -> int:
         path = os.path.join(files, "source.bin")
         expected = write_random_file(path, size)
         visitor, pid = Visitor(server.port), server.pids()[0]
-        # Node keeps no cookies: it sends the visitor's, as the browser would.
+        # tus uploads belong to the visitor's session, which a first (removed) tus upload
+        # opens; Node keeps no cookies, so it is given the visitor's, as a browser sends them.
+        tus_headers = {"Tus-Resumable": "1.0.0"}
+        response = visitor.send("POST", "/fp/tus/", None, {**tus_headers, "Upload-Length": "1"})
+        response.read()
+        visitor.send("DELETE", response.getheader("Location", ""), None, tus_headers).read()
         cookie = "; ".join(f"{k}={m.coded_value}" for k, m in visitor.cookies.items())
         node = [
             "node",
@@ -1202,6 +1207,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return int(args.run(args))
+    except (CheckFailed, http.client.HTTPException, OSError) as exc:
+        print(f"FAILED {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
