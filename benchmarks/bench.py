@@ -5,7 +5,7 @@ Run from the repository root (``pip install -e '.[bench]'`` first)::
     python benchmarks/bench.py compare      # this app, django-drf-filepond 0.5.2, the bare limit
     python benchmarks/bench.py contention   # another visitor's upload beside slow requests
     python benchmarks/bench.py limit-race   # the per-owner limit under simultaneous starts
-    python benchmarks/bench.py store|fetch|tus|direct|scaleout
+    python benchmarks/bench.py store|fetch|tus|direct   # scaleout.py is still its own script
 
 ``--help`` after a subcommand lists its options; ``benchmarks/README.md`` says what each figure
 means. The exit status is non-zero only when a server answers wrongly (status, offset,
