@@ -1,12 +1,10 @@
-"""Django settings of the benchmark server started by ``benchmarks/core.py``.
+"""Settings of the Django project ``bench.py`` serves, for this app or for the incumbent.
 
-Everything the server writes (SQLite database, temporary area, permanent store) goes under the
-directory named by ``FILEPOND_BENCH_DIR``, which ``core.py`` creates and removes. The temporary
-area and the store share that directory's filesystem, so ``store_upload`` is a hard-link move.
-
-``benchmarks/fetch.py`` turns the fetch endpoint on, and ``benchmarks/remote_store.py`` points
-the permanent store at S3 or SFTP, through the ``FILEPOND_BENCH_*`` variables read at the end;
-when they are absent (``core.py``) the app's defaults and the local store apply.
+``FILEPOND_BENCH_TARGET`` picks the app (``app``, the default) or django-drf-filepond 0.5.2
+(``incumbent``); both get the same middleware, database and DEBUG off. Everything the server
+writes goes under ``FILEPOND_BENCH_DIR``, a fresh directory per server. ``FILEPOND_BENCH_DB``
+picks the database, ``FILEPOND_BENCH_SETTINGS`` adds settings of a subcommand; absent, the
+app's defaults apply.
 """
 
 from __future__ import annotations
@@ -19,94 +17,79 @@ from django.core.exceptions import ImproperlyConfigured
 try:
     WORK_DIR = os.environ["FILEPOND_BENCH_DIR"]
 except KeyError:
-    raise ImproperlyConfigured(
-        "FILEPOND_BENCH_DIR is not set; run the benchmark with 'python benchmarks/core.py'."
-    ) from None
+    raise ImproperlyConfigured("FILEPOND_BENCH_DIR is not set: run benchmarks/bench.py.") from None
+TARGET = os.environ.get("FILEPOND_BENCH_TARGET", "app")
+DATABASE = os.environ.get("FILEPOND_BENCH_DB", "sqlite")
+_env = os.environ.get
 
+# django-drf-filepond refuses a temporary directory outside BASE_DIR.
+BASE_DIR = WORK_DIR
 SECRET_KEY = "benchmark-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
 ROOT_URLCONF = "bench_urls"
-
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "rest_framework",
-    "django_filepond_server",
+    "django_drf_filepond" if TARGET == "incumbent" else "django_filepond_server",
 ]
-
-# The middleware a typical project has, so the request path costs what it costs there.
+# The middleware a typical project has, the same for both apps.
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.path.join(WORK_DIR, "db.sqlite3"),
+if DATABASE == "sqlite":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(WORK_DIR, "db.sqlite3"),
+        }
     }
-}
+else:  # postgresql (CONN_MAX_AGE 0) or postgresql-persistent (60)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": _env("PGHOST", "127.0.0.1"),
+            "PORT": _env("PGPORT", "5432"),
+            "USER": _env("PGUSER", "postgres"),
+            "NAME": _env("FILEPOND_BENCH_PG_DATABASE", "filepond_bench"),
+            "CONN_MAX_AGE": 60 if DATABASE == "postgresql-persistent" else 0,
+        }
+    }
+REST_FRAMEWORK = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
 
+# The incumbent's temporary directory and local permanent store.
+DJANGO_DRF_FILEPOND_UPLOAD_TMP = os.path.join(WORK_DIR, "filepond_uploads")
+DJANGO_DRF_FILEPOND_FILE_STORE_PATH = os.path.join(WORK_DIR, "stored")
+
+# This app: the temporary area and the store on one filesystem, so store_upload is a
+# hard-link move.
 MEDIA_ROOT = os.path.join(WORK_DIR, "media")
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 FILEPOND_SERVER_TEMP_DIR = os.path.join(WORK_DIR, "tmp")
 FILEPOND_SERVER_STORAGE = "default"
 
-REST_FRAMEWORK = {
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-}
-
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-# The fetch endpoint, for benchmarks/fetch.py. Each variable sets one setting only when present,
-# so core.py, which sets none, runs against the app's defaults (fetch off).
-if "FILEPOND_BENCH_FETCH_ENABLED" in os.environ:
-    FILEPOND_SERVER_FETCH_ENABLED = os.environ["FILEPOND_BENCH_FETCH_ENABLED"] == "1"
-if "FILEPOND_BENCH_FETCH_ALLOWED_HOSTS" in os.environ:
-    # Comma-separated; the benchmark's remote server is on loopback, which fetch refuses unless
-    # it is listed here.
-    FILEPOND_SERVER_FETCH_ALLOWED_HOSTS = [
-        host for host in os.environ["FILEPOND_BENCH_FETCH_ALLOWED_HOSTS"].split(",") if host
-    ]
-if "FILEPOND_BENCH_FETCH_DEADLINE" in os.environ:
-    FILEPOND_SERVER_FETCH_DEADLINE = float(os.environ["FILEPOND_BENCH_FETCH_DEADLINE"])
-if "FILEPOND_BENCH_MAX_UPLOAD_SIZE" in os.environ:
-    FILEPOND_SERVER_MAX_UPLOAD_SIZE = int(os.environ["FILEPOND_BENCH_MAX_UPLOAD_SIZE"])
-
-# A remote permanent store, for benchmarks/remote_store.py. Absent for core.py and fetch.py,
-# which keep the local FileSystemStorage above.
-if "FILEPOND_BENCH_STORAGES_JSON" in os.environ:
-    # A JSON object of STORAGES aliases, each {"BACKEND": ..., "OPTIONS": {...}}, added to the
-    # ones above.
-    STORAGES.update(json.loads(os.environ["FILEPOND_BENCH_STORAGES_JSON"]))
-if "FILEPOND_BENCH_STORAGE_ALIAS" in os.environ:
-    FILEPOND_SERVER_STORAGE = os.environ["FILEPOND_BENCH_STORAGE_ALIAS"]
-if "FILEPOND_BENCH_S3_TRANSFER_JSON" in os.environ:
-    # boto3's TransferConfig is no JSON value: this builds one from a JSON object of its
-    # attributes (those of s3transfer's TransferConfig included, such as
-    # max_in_memory_upload_chunks) and gives it to every S3Storage of STORAGES.
+# Set by the subcommands: a JSON object of settings; its STORAGES aliases join the ones above.
+for _name, _value in json.loads(_env("FILEPOND_BENCH_SETTINGS") or "{}").items():
+    if _name == "STORAGES":
+        STORAGES.update(_value)
+    else:
+        globals()[_name] = _value
+if _env("FILEPOND_BENCH_S3_TRANSFER"):  # store: a boto3 TransferConfig for every S3Storage
     from boto3.s3.transfer import TransferConfig
 
-    _transfer_config = TransferConfig()
-    for _name, _value in json.loads(os.environ["FILEPOND_BENCH_S3_TRANSFER_JSON"]).items():
-        if not hasattr(_transfer_config, _name):
-            raise ImproperlyConfigured(f"TransferConfig has no attribute {_name!r}")
-        setattr(_transfer_config, _name, _value)
-    for _config in STORAGES.values():
-        if _config["BACKEND"] == "storages.backends.s3.S3Storage":
-            _config.setdefault("OPTIONS", {})["transfer_config"] = _transfer_config
-if "FILEPOND_BENCH_TEMP_STORAGE" in os.environ:
-    # For benchmarks/direct.py: the temporary area on one of the STORAGES aliases above. One
-    # app server, so SQLite's warning for shared areas does not apply.
-    FILEPOND_SERVER_TEMP_STORAGE = os.environ["FILEPOND_BENCH_TEMP_STORAGE"]
-    SILENCED_SYSTEM_CHECKS = ["django_filepond_server.W005"]
-if "FILEPOND_BENCH_DIRECT_PART_SIZE" in os.environ:
-    FILEPOND_SERVER_DIRECT_PART_SIZE = int(os.environ["FILEPOND_BENCH_DIRECT_PART_SIZE"])
+    _config = TransferConfig()
+    for _name, _value in json.loads(os.environ["FILEPOND_BENCH_S3_TRANSFER"]).items():
+        setattr(_config, _name, _value)
+    for _storage in STORAGES.values():
+        if _storage["BACKEND"] == "storages.backends.s3.S3Storage":
+            _storage.setdefault("OPTIONS", {})["transfer_config"] = _config  # type: ignore[attr-defined]

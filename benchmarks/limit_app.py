@@ -1,10 +1,11 @@
-"""The "limit" of ``compare.py``: the least a server can do for FilePond's requests.
+"""The "limit" of ``bench.py compare``: the least a server can do for FilePond's requests.
 
 A bare WSGI application (standard library only, no Django) that gunicorn serves exactly as it
 serves the two Django projects. It answers the same URLs as they do, with no checks beyond an
 id's shape and no database:
 
 ===================================  ==========================================================
+``GET /csrf/``                       a token (not checked), as the Django projects give one.
 ``POST /fp/process/``                with ``Upload-Length``: create an empty file (a chunked
                                      transfer's start); otherwise stream the whole request
                                      body to a new file. Answers the new id.
@@ -18,7 +19,7 @@ id's shape and no database:
 ``DELETE /fp/revert/``               remove the temporary file whose id is the body.
 ===================================  ==========================================================
 
-Everything lives under ``$LIMIT_BENCH_DIR`` (``tmp/`` and ``store/``), which ``compare.py``
+Everything lives under ``$LIMIT_BENCH_DIR`` (``tmp/`` and ``store/``), which ``bench.py``
 creates and removes. Benchmark only: it trusts its client completely.
 """
 
@@ -88,6 +89,8 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     method = environ["REQUEST_METHOD"]
     path = environ.get("PATH_INFO", "")
     query = parse_qs(environ.get("QUERY_STRING", ""))
+    if method == "GET" and path == "/csrf/":
+        return _answer(start_response, "200 OK", secrets.token_urlsafe(32).encode())
     if method == "POST" and path == "/fp/process/":
         upload_id = secrets.token_urlsafe(16)  # 22 characters, like the apps' ids
         os.makedirs(TEMP_DIR, exist_ok=True)

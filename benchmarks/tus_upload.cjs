@@ -1,4 +1,4 @@
-// One tus upload with tus-js-client in Node, for benchmarks/tus.py: prints the upload's URL
+// One tus upload with tus-js-client in Node, for `bench.py tus`: prints the upload's URL
 // and the seconds from start() to onSuccess as JSON.
 //
 //   NODE_PATH=demo/node_modules node benchmarks/tus_upload.cjs <endpoint> <file> <chunkSize> <cookie>
