@@ -503,6 +503,8 @@ def compare_one(
             def warm_up(_: int) -> None:  # every request of a phase, from every worker
                 visitor = Visitor(server.port)
                 visitor.process(files["small_body"])
+                if target == "floor":
+                    return visitor.close()
                 upload_id = visitor.upload(files["warm"], MiB, chunk)
                 visitor.sha256(f"/fp/restore/?id={upload_id}", MiB)
                 visitor.sha256(f"/fp/load/?id={visitor.store(upload_id)}", MiB)
@@ -516,6 +518,8 @@ def compare_one(
                 return profile_small(args, server, files, pids[0])
             with measured(figures, "small", pids, idle):
                 small_uploads(server.port, args.small, args.clients, files["small_body"])
+            if target == "floor":
+                return figures
             visitor = Visitor(server.port)
             with measured(figures, "chunked", pids, idle):
                 upload_id = visitor.upload(files["source"], size, chunk)
@@ -585,17 +589,26 @@ def compare_report(args: argparse.Namespace, runs: list[Figures], config: Figure
     speed_rows, memory_rows, medians = [], [], {}
     for (target, database), good in groups.items():
         label = [target, database if target != "limit" else "—", str(len(good))]
-        values = {key: [fn(run, args) for run in good] for key, _, fn in SPEEDS}
-        medians[(target, database)] = {k: statistics.median(v) for k, v in values.items()}
+        values = {
+            key: [fn(run, args) for run in good if f"{key}_s" in run] for key, _, fn in SPEEDS
+        }
+        medians[(target, database)] = {k: statistics.median(v) for k, v in values.items() if v}
         speed_rows.append(label + [spread(values[key]) for key, _, _ in SPEEDS])
         memory = [spread([run["idle_rss"] for run in good])]
-        memory += [spread([run[f"{key}_rss"] for run in good], "{:+.1f}") for key, _, _ in SPEEDS]
+        memory += [
+            spread([run[f"{key}_rss"] for run in good if f"{key}_rss" in run], "{:+.1f}")
+            for key, _, _ in SPEEDS
+        ]
         memory_rows.append(label + memory)
     for database in args.databases:
         app = medians.get(("app", database))
-        for other, key in (("incumbent", ("incumbent", database)), ("limit", ("limit", "none"))):
+        others = [("incumbent", ("incumbent", database)), ("floor", ("floor", database))]
+        for other, key in [*others, ("limit", ("limit", "none"))]:
             if app and key in medians:
-                ratios = [f"{app[k] / medians[key][k]:.2f}×" for k, _, _ in SPEEDS]
+                ratios = [
+                    f"{app[k] / medians[key][k]:.2f}×" if k in medians[key] else "—"
+                    for k, _, _ in SPEEDS
+                ]
                 speed_rows.append([f"app/{other}", database, ""] + ratios)
     heads = ["target", "database", "rounds"]
     text = (
@@ -1199,8 +1212,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         command.add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)
     for name in ("targets", "databases"):
-        known = {"targets": {"app", "incumbent", "limit"}}.get(
-            name, {"sqlite", "postgresql", "postgresql-persistent"}
+        known = {"targets": {"app", "incumbent", "floor", "limit"}}.get(
+            name, {"sqlite", "sqlite-wal", "postgresql", "postgresql-persistent"}
         )
         if hasattr(args, name) and not set(getattr(args, name).split(",")) <= known:
             parser.error(f"--{name} takes names among {', '.join(sorted(known))}")

@@ -1,7 +1,10 @@
 """Settings of the Django project ``bench.py`` serves, for this app or for the incumbent.
 
-``FILEPOND_BENCH_TARGET`` picks the app (``app``, the default) or django-drf-filepond 0.5.2
-(``incumbent``); both get the same middleware, database and DEBUG off. Everything the server
+``FILEPOND_BENCH_TARGET`` picks the app (``app``, the default), django-drf-filepond 0.5.2
+(``incumbent``) or ``floor``: a plain Django view that writes each whole-file upload to a file
+and one row, with nothing else (no DRF, session, owner, limit or type check), which is as
+fast as a Django project can take uploads on this database. All get the same middleware,
+database and DEBUG off. Everything the server
 writes goes under ``FILEPOND_BENCH_DIR``, a fresh directory per server. ``FILEPOND_BENCH_DB``
 picks the database, ``FILEPOND_BENCH_SETTINGS`` adds settings of a subcommand; absent, the
 app's defaults apply.
@@ -35,7 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "rest_framework",
-    "django_drf_filepond" if TARGET == "incumbent" else "django_filepond_server",
+    *{"incumbent": ["django_drf_filepond"], "floor": []}.get(TARGET, ["django_filepond_server"]),
 ]
 # The middleware a typical project has, the same for both apps.
 MIDDLEWARE = [
@@ -44,13 +47,18 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-if DATABASE == "sqlite":
+if DATABASE.startswith("sqlite"):
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.path.join(WORK_DIR, "db.sqlite3"),
         }
     }
+    if DATABASE == "sqlite-wal":  # the settings docs/deployment.rst recommends for SQLite
+        DATABASES["default"]["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            "transaction_mode": "IMMEDIATE",
+        }
 else:  # postgresql (CONN_MAX_AGE 0) or postgresql-persistent (60)
     DATABASES = {
         "default": {

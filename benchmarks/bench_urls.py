@@ -5,13 +5,16 @@ calls the app's ``store_upload`` inside the server as a project's form view woul
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 INCUMBENT = settings.TARGET == "incumbent"
@@ -46,9 +49,35 @@ def slow_validator(upload: Any, file: Any) -> None:
         time.sleep(float(os.environ["FILEPOND_BENCH_SLOW_VALIDATOR"]))
 
 
-APP_URLS = "django_drf_filepond.urls" if INCUMBENT else "django_filepond_server.urls"
-urlpatterns = [
-    path("fp/", include(APP_URLS)),
-    path("csrf/", csrf),
-    path("store/", store),
-]
+@csrf_exempt
+def floor(request: HttpRequest) -> HttpResponse:
+    """``FILEPOND_BENCH_TARGET=floor``: the least a Django view does to keep a whole-file
+    upload (the file written, one row inserted and committed), under the same middleware."""
+    uploaded = request.FILES["filepond"]
+    upload_id = secrets.token_urlsafe(16)
+    directory = os.path.join(settings.WORK_DIR, "floor")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, upload_id), "xb") as f:
+        for piece in uploaded.chunks():
+            f.write(piece)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_floor (id VARCHAR(22) PRIMARY KEY, "
+            "name VARCHAR(255), size BIGINT)"
+        )
+        cursor.execute(
+            "INSERT INTO bench_floor VALUES (%s, %s, %s)",
+            [upload_id, uploaded.name, uploaded.size],
+        )
+    return HttpResponse(upload_id, content_type="text/plain")
+
+
+if settings.TARGET == "floor":
+    urlpatterns = [path("fp/process/", floor), path("csrf/", csrf)]
+else:
+    APP_URLS = "django_drf_filepond.urls" if INCUMBENT else "django_filepond_server.urls"
+    urlpatterns = [
+        path("fp/", include(APP_URLS)),
+        path("csrf/", csrf),
+        path("store/", store),
+    ]
