@@ -151,7 +151,9 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        for name in ("filepond_uploads", "stored"):  # the incumbent's, which it does not create
+        # The incumbent's directories, which it does not create (nor, safely, stored/bench/
+        # when two stores race to make it).
+        for name in ("filepond_uploads", "stored/bench"):
             os.makedirs(os.path.join(self.work_dir, name), exist_ok=True)
         if self.target != "limit":
             run_quiet([self.python, "-m", "django", "migrate", "--verbosity", "0"], self.env)
@@ -448,6 +450,8 @@ def configuration(extra: Figures) -> Figures:
         "cpu": cpu,
         "cores": os.cpu_count(),
         "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        # Files, SQLite databases and their journals go there: its filesystem counts.
+        "work directory": tempfile.gettempdir(),
         "python": platform.python_version(),
         **{name: version(name) for name in ("Django", "djangorestframework", "gunicorn")},
         **extra,

@@ -4,13 +4,14 @@ calls the app's ``store_upload`` inside the server as a project's form view woul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.urls import include, path
@@ -62,10 +63,6 @@ def floor(request: HttpRequest) -> HttpResponse:
             f.write(piece)
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TABLE IF NOT EXISTS bench_floor (id VARCHAR(22) PRIMARY KEY, "
-            "name VARCHAR(255), size BIGINT)"
-        )
-        cursor.execute(
             "INSERT INTO bench_floor VALUES (%s, %s, %s)",
             [upload_id, uploaded.name, uploaded.size],
         )
@@ -73,6 +70,18 @@ def floor(request: HttpRequest) -> HttpResponse:
 
 
 if settings.TARGET == "floor":
+    from django.db.backends.signals import connection_created
+
+    def _create_floor_table(sender: Any, connection: Any, **kwargs: Any) -> None:
+        """The floor's one table, made once per connection rather than per upload; two
+        workers may race to make it, and the loser finds it there."""
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE IF NOT EXISTS bench_floor (id VARCHAR(22) PRIMARY KEY, "
+                "name VARCHAR(255), size BIGINT)"
+            )
+
+    connection_created.connect(_create_floor_table)
     urlpatterns = [path("fp/process/", floor), path("csrf/", csrf)]
 else:
     APP_URLS = "django_drf_filepond.urls" if INCUMBENT else "django_filepond_server.urls"

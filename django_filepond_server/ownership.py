@@ -195,18 +195,54 @@ def insert_within_limits(upload: TemporaryUpload, owner: Owner, new_bytes: int) 
         return
     for _attempt in range(2):
         sql, params = _conditional_insert(upload, owner, new_bytes)
-        with transaction.atomic(), connection.cursor() as cursor:
-            if vendor == "postgresql":
-                for key in _lock_keys(owner):
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, key])
-            cursor.execute(sql, params)
-            inserted = cursor.rowcount == 1
+        if vendor == "sqlite":  # one statement, under SQLite's write lock from start to end
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted = cursor.rowcount == 1
+        else:
+            inserted = _insert_under_owner_locks(owner, sql, params)
         if inserted:
             upload._state.adding = False
             upload._state.db = connection.alias
             return
         check_limits(owner, new_bytes)  # says which limit, unless room was made meanwhile
     raise exceptions.TooManyUploads()
+
+
+def _insert_under_owner_locks(owner: Owner, sql: str, params: list[Any]) -> bool:
+    """Run the conditional insert on PostgreSQL after taking the owner's advisory locks, which
+    the transaction holds until it ends: the ``INSERT`` counts the owner's rows with a
+    snapshot taken once the locks are held, so no other new upload of the owner is between
+    its count and its row.
+
+    With psycopg 3's client-side binding (Django's default) the locks and the insert go in one
+    message, which PostgreSQL runs as one transaction: one round trip. Otherwise (psycopg 2,
+    or ``server_side_binding``) they go one by one in a transaction of their own.
+    """
+    keys = _lock_keys(owner)
+    lock = "SELECT pg_advisory_xact_lock(%s, %s)"
+    lock_params = [value for key in keys for value in (_LOCK_CLASS, key)]
+    with connection.cursor() as cursor:
+        if _sends_statements_together(cursor):
+            cursor.execute("; ".join([lock] * len(keys) + [sql]), [*lock_params, *params])
+            for _key in keys:
+                cursor.nextset()  # past each lock's result, to the insert's
+            return bool(cursor.rowcount == 1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute(lock, [_LOCK_CLASS, key])
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount == 1)
+
+
+def _sends_statements_together(cursor: Any) -> bool:
+    """Whether ``cursor`` (Django's wrapper) runs several statements of one ``execute`` as one
+    message: psycopg 3's client-side binding cursor does."""
+    try:
+        from psycopg import ClientCursor
+    except ImportError:  # psycopg 2
+        return False
+    return isinstance(cursor.cursor, ClientCursor)
 
 
 def _conditional_insert(
@@ -225,9 +261,7 @@ def _conditional_insert(
         field.get_db_prep_save(field.pre_save(upload, add=True), connection) for field in fields
     ]
     now = timezone.now()
-    created = meta.get_field("created").get_db_prep_value(
-        now - conf.TEMPORARY_LIFETIME, connection
-    )
+    created = meta.get_field("created").get_db_prep_value(now - conf.TEMPORARY_LIFETIME, connection)
     updated = meta.get_field("updated").get_db_prep_value(
         now - conf.TRANSFER_IDLE_TIMEOUT, connection
     )

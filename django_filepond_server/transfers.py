@@ -255,12 +255,14 @@ def record_whole(
             )
         if rejection is not None:
             raise rejection
-        with transaction.atomic():
-            insert_within_limits(upload, owner, size)
-            if isinstance(area, StorageTemporaryArea):
+        if isinstance(area, StorageTemporaryArea):
+            with transaction.atomic():
+                insert_within_limits(upload, owner, size)
                 UploadPart.objects.create(
                     upload=upload, offset=0, length=size, name=area.whole_name(upload_id)
                 )
+        else:
+            insert_within_limits(upload, owner, size)
     except BaseException:
         delete_bytes(area, upload_id)
         raise
