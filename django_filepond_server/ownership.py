@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -261,13 +261,11 @@ def _conditional_insert(
         field.get_db_prep_save(field.pre_save(upload, add=True), connection) for field in fields
     ]
     now = timezone.now()
-    created = meta.get_field("created").get_db_prep_value(now - conf.TEMPORARY_LIFETIME, connection)
-    updated = meta.get_field("updated").get_db_prep_value(
-        now - conf.TRANSFER_IDLE_TIMEOUT, connection
-    )
+    created = _db_value("created", now - conf.TEMPORARY_LIFETIME)
+    updated = _db_value("updated", now - conf.TRANSFER_IDLE_TIMEOUT)
     owned: list[Any] = [owner.token] if owner.token else []
     if owner.user_id is not None:
-        owned.insert(0, meta.get_field("owner").get_db_prep_value(owner.user_id, connection))
+        owned.insert(0, _db_value("owner", owner.user_id))
     sql = _insert_sql(connection.vendor, owner.user_id is not None, bool(owner.token))
     return sql, [
         *params,
@@ -280,6 +278,13 @@ def _conditional_insert(
         new_bytes,
         conf.MAX_BYTES_PER_OWNER,
     ]
+
+
+def _db_value(field_name: str, value: Any) -> Any:
+    """``value`` as the database takes it for ``TemporaryUpload.<field_name>``."""
+    field = TemporaryUpload._meta.get_field(field_name)
+    assert isinstance(field, models.Field)
+    return field.get_db_prep_value(value, connection)
 
 
 @functools.cache
