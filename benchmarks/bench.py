@@ -5,7 +5,8 @@ Run from the repository root (``pip install -e '.[bench]'`` first)::
     python benchmarks/bench.py compare      # this app, django-drf-filepond 0.5.2, the bare limit
     python benchmarks/bench.py contention   # another visitor's upload beside slow requests
     python benchmarks/bench.py limit-race   # the per-owner limit under simultaneous starts
-    python benchmarks/bench.py store|fetch|tus|direct   # scaleout.py is still its own script
+    python benchmarks/bench.py store|fetch|tus|direct   # one large file through one worker
+    python benchmarks/bench.py scaleout     # the temporary area on S3, several servers, nginx
 
 ``--help`` after a subcommand lists its options; ``benchmarks/README.md`` says what each figure
 means. The exit status is non-zero only when a server answers wrongly (status, offset,
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -37,7 +39,9 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
@@ -314,21 +318,8 @@ def checked_id(body: bytes, what: str) -> str:
 
 def in_threads(count: int, work: Callable[[int], None]) -> None:
     """Run ``work(i)`` for i in range(count) in threads at once; raise the first failure."""
-    failures: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            work(i)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        list(pool.map(work, range(count)))
 
 
 def small_uploads(port: int, count: int, clients: int, body: bytes) -> list[float]:
@@ -368,17 +359,28 @@ def write_random_file(path: str, size: int) -> str:
 
 
 @contextlib.contextmanager
-def measured(figures: Figures, name: str, pids: list[int], idle: dict[int, int]) -> Iterator[None]:
+def measured(
+    figures: Figures,
+    name: str,
+    pids: list[int],
+    idle: dict[int, int],
+    cpu: dict[str, list[int]] | None = None,
+) -> Iterator[None]:
     """Time the body as ``<name>_s``, and the largest rise of a worker's peak RSS (``VmHWM``,
-    reset first) above its idle RSS as ``<name>_rss`` in MiB. Dirty pages are written out
-    first (untimed), so that no phase pays for an earlier one's writeback."""
+    reset first) above its idle RSS as ``<name>_rss`` in MiB; for each ``cpu`` key, the CPU
+    seconds of its processes as ``<name>_<key>_cpu``. Dirty pages are written out first
+    (untimed), so that no phase pays for an earlier one's writeback."""
     os.sync()
     for pid in pids:
         reset_peak(pid)
+    cpu = cpu or {}
+    before = {key: sum(map(cpu_seconds, group)) for key, group in cpu.items()}
     began = time.perf_counter()
     yield
     figures[f"{name}_s"] = time.perf_counter() - began
     figures[f"{name}_rss"] = max(proc_status(p, "VmHWM") - idle[p] for p in pids) / MiB
+    for key, group in cpu.items():
+        figures[f"{name}_{key}_cpu"] = sum(map(cpu_seconds, group)) - before[key]
 
 
 # --- Environment: the incumbent's venv, PostgreSQL, the configuration -----------------------
@@ -475,6 +477,43 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
+def py_spy() -> str:
+    """py-spy's path, installed into the running environment if missing."""
+    found = shutil.which("py-spy", path=os.path.dirname(sys.executable))
+    if not found:
+        run_quiet([sys.executable, "-m", "pip", "install", "-q", "py-spy"])
+    return found or os.path.join(os.path.dirname(sys.executable), "py-spy")
+
+
+@contextlib.contextmanager
+def profiled(pid: int, path: str) -> Iterator[Figures]:
+    """py-spy samples ``pid`` while the body runs and writes a speedscope file to ``path``.
+    Afterwards the dict yielded holds the number of samples (``total``) and, per function,
+    those with it at the top of the stack (``self``) and anywhere on it (``inclusive``)."""
+    command = [py_spy(), "record", "--pid", str(pid), "--rate", "200", "--nonblocking"]
+    recorder = subprocess.Popen(
+        [*command, "--format", "speedscope", "--output", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)  # attached before the body starts
+    found: Figures = {"total": 0, "self": Counter(), "inclusive": Counter()}
+    try:
+        yield found
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        recorder.wait(timeout=60)
+    with open(path) as f:
+        profile = json.load(f)
+    frames = profile["shared"]["frames"]
+    names = [f"{fr['name']} ({os.path.basename(fr.get('file', ''))})" for fr in frames]
+    for thread in profile["profiles"]:
+        for stack in filter(None, thread["samples"]):
+            found["total"] += 1
+            found["self"][names[stack[-1]]] += 1
+            found["inclusive"].update({names[i] for i in stack})
+
+
 # --- compare ---------------------------------------------------------------------------------
 
 #: (key, column heading, figure of a run); speeds from the phases' seconds.
@@ -547,39 +586,15 @@ def profile_small(args: argparse.Namespace, server: Server, files: Figures, pid:
     """The small-upload phase once more, with py-spy sampling one worker; prints the functions
     that took most samples and writes a speedscope file to the results directory."""
     path = os.path.join(args.results, f"profile-app-{server.env['FILEPOND_BENCH_DB']}.json")
-    spy = [files["py_spy"], "record", "--pid", str(pid), "--rate", "200", "--nonblocking"]
-    recorder = subprocess.Popen(
-        [*spy, "--format", "speedscope", "--output", path],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1)  # attached before the uploads start
-    small_uploads(server.port, args.small, args.clients, files["small_body"])
-    recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-    recorder.wait(timeout=60)
-    with open(path) as f:
-        profile = json.load(f)
-    names = [
-        f"{fr['name']} ({os.path.basename(fr.get('file', ''))})"
-        for fr in profile["shared"]["frames"]
-    ]
-    own: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    total = 0
-    for thread in profile["profiles"]:
-        for stack in thread["samples"]:
-            if not stack:
-                continue
-            total += 1
-            own[names[stack[-1]]] = own.get(names[stack[-1]], 0) + 1
-            for name in {names[i] for i in stack}:
-                inclusive[name] = inclusive.get(name, 0) + 1
+    with profiled(pid, path) as found:
+        small_uploads(server.port, args.small, args.clients, files["small_body"])
+    total = found["total"]
     print(f"py-spy: {total} samples of worker {pid} in the small-upload phase → {path}")
-    for title, counts in (("self", own), ("inclusive", inclusive)):
+    for title in ("self", "inclusive"):
         print(f"  top functions ({title}):")
         # Frames on every stack (gunicorn's loop) say nothing.
-        shown = [(n, c) for n, c in counts.items() if c < 0.98 * total]
-        for name, count in sorted(shown, key=lambda kv: -kv[1])[:12]:
+        shown = [(n, c) for n, c in found[title].most_common() if c < 0.98 * total]
+        for name, count in shown[:12]:
             print(f"    {100 * count / max(total, 1):5.1f}%  {name}")
     return {}
 
@@ -663,10 +678,7 @@ def compare(args: argparse.Namespace) -> int:
         extra[INCUMBENT] = INCUMBENT_VERSION
     os.makedirs(args.results, exist_ok=True)
     if args.profile:
-        files["py_spy"] = shutil.which("py-spy", path=os.path.dirname(sys.executable))
-        if not files["py_spy"]:
-            run_quiet([sys.executable, "-m", "pip", "install", "-q", "py-spy"])
-            files["py_spy"] = os.path.join(os.path.dirname(sys.executable), "py-spy")
+        py_spy()  # installed before anything is measured
     config = configuration(extra)
     # Every (target, database) once per round; the limit has no database.
     pairs = [(t, db) for t in targets if t != "limit" for db in args.databases]
@@ -1051,71 +1063,104 @@ def tus(args: argparse.Namespace) -> int:
     return 0
 
 
+class Moto:
+    """moto's S3 server in a process of its own (so that its CPU time can be measured), with
+    one bucket; large objects spill to files in ``directory``."""
+
+    BUCKET = "bench"
+
+    def __init__(self, directory: str) -> None:
+        self.directory, self.port = directory, free_port()
+
+    def __enter__(self) -> Moto:
+        with open(os.path.join(self.directory, "moto.log"), "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "TMPDIR": self.directory},
+            )
+        deadline = time.monotonic() + 30
+        while self.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("PUT", f"/{self.BUCKET}")
+                conn.getresponse().read()
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("moto's server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+    def storage(self, location: str, port: int | None = None) -> Figures:
+        """A ``STORAGES`` entry for a folder of the bucket (through ``port``, a relay)."""
+        options = {
+            "bucket_name": self.BUCKET,
+            "endpoint_url": f"http://127.0.0.1:{port or self.port}",
+            "access_key": "bench",
+            "secret_key": "bench",
+            "region_name": "us-east-1",
+            "location": location,
+            "addressing_style": "path",
+        }
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+    def empty(self, prefix: str) -> None:
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            region_name="us-east-1",
+        )
+        listing = client.list_objects_v2(Bucket=self.BUCKET, Prefix=prefix)
+        for entry in listing.get("Contents", []):
+            client.delete_object(Bucket=self.BUCKET, Key=entry["Key"])
+
+
 def direct(args: argparse.Namespace) -> int:
     """Direct uploads (parts PUT straight to S3, moto in a process of its own) against uploads
     through the app into an S3 or a local temporary area: seconds, and CPU seconds per GiB of
     the app's worker and of moto."""
     size, part = args.size_mib * MiB, args.part_mib * MiB
-    moto_port = free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(300):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", moto_port)):
-                break
-            time.sleep(0.1)
-        bucket = http.client.HTTPConnection("127.0.0.1", moto_port)
-        bucket.request("PUT", "/bench")
-        bucket.getresponse().read()
-        options = {
-            "bucket_name": "bench",
-            "endpoint_url": f"http://127.0.0.1:{moto_port}",
-            "access_key": "bench",
-            "secret_key": "bench",
-            "region_name": "us-east-1",
-            "location": "filepond-bench-tmp",
-            "addressing_style": "path",
-        }
-        storages = {"bench-tmp": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
-        configuration(
-            {"size MiB": args.size_mib, "moto": version("moto"), "parallel": args.parallel}
-        )
-        with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files:
-            path = os.path.join(files, "source.bin")
-            expected = write_random_file(path, size)
-            for mode in ("direct", "app, S3 area", "app, local area"):
-                settings: Figures = {"STORAGES": storages, "FILEPOND_SERVER_DIRECT_PART_SIZE": part}
-                if mode != "app, local area":
-                    settings["FILEPOND_SERVER_TEMP_STORAGE"] = "bench-tmp"
-                    settings["SILENCED_SYSTEM_CHECKS"] = ["django_filepond_server.W005"]
-                with one_worker(settings_env(**settings)) as server:
-                    visitor, pid = Visitor(server.port), server.pids()[0]
+    configuration({"size MiB": args.size_mib, "moto": version("moto"), "parallel": args.parallel})
+    with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files, Moto(files) as moto:
+        storages = {"bench-tmp": moto.storage("filepond-bench-tmp")}
+        path = os.path.join(files, "source.bin")
+        expected = write_random_file(path, size)
+        for mode in ("direct", "app, S3 area", "app, local area"):
+            settings: Figures = {"STORAGES": storages, "FILEPOND_SERVER_DIRECT_PART_SIZE": part}
+            if mode != "app, local area":
+                settings["FILEPOND_SERVER_TEMP_STORAGE"] = "bench-tmp"
+                settings["SILENCED_SYSTEM_CHECKS"] = ["django_filepond_server.W005"]
+            with one_worker(settings_env(**settings)) as server:
+                visitor, pid = Visitor(server.port), server.pids()[0]
 
-                    def send(length: int, mode: str = mode, visitor: Visitor = visitor) -> str:
-                        if mode == "direct":
-                            return direct_upload(visitor, path, length, args.parallel)
-                        return visitor.upload(path, length, int(args.chunk_mb * MB))
+                def send(length: int, mode: str = mode, visitor: Visitor = visitor) -> str:
+                    if mode == "direct":
+                        return direct_upload(visitor, path, length, args.parallel)
+                    return visitor.upload(path, length, int(args.chunk_mb * MB))
 
-                    visitor.call("DELETE", "/fp/revert/", send(part + MiB).encode())  # warm-up
-                    cpu = cpu_seconds(pid), cpu_seconds(moto.pid)
-                    began = time.perf_counter()
+                visitor.call("DELETE", "/fp/revert/", send(part + MiB).encode())  # warm-up
+                figures: Figures = {}
+                idle = {pid: proc_status(pid, "VmRSS")}
+                with measured(
+                    figures, "up", [pid], idle, {"app": [pid], "moto": [moto.process.pid]}
+                ):
                     upload_id = send(size)
-                    seconds = time.perf_counter() - began
-                    app_cpu, s3_cpu = cpu_seconds(pid) - cpu[0], cpu_seconds(moto.pid) - cpu[1]
-                    if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
-                        raise CheckFailed(f"{mode}: the restored sha256 is not the file's")
-                    gib = size / 1024 / MiB
-                    print(
-                        f"  {mode:<16} {seconds:7.1f} s {size / MB / seconds:8.1f} MB/s   "
-                        f"CPU s/GiB: app worker {app_cpu / gib:6.2f}, moto {s3_cpu / gib:6.2f}",
-                        flush=True,
-                    )
-    finally:
-        moto.terminate()
-        moto.wait(30)
+                if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
+                    raise CheckFailed(f"{mode}: the restored sha256 is not the file's")
+                seconds, gib = figures["up_s"], size / 1024 / MiB
+                print(
+                    f"  {mode:<16} {seconds:7.1f} s {size / MB / seconds:8.1f} MB/s   CPU s/GiB: "
+                    f"app worker {figures['up_app_cpu'] / gib:6.2f}, "
+                    f"moto {figures['up_moto_cpu'] / gib:6.2f}",
+                    flush=True,
+                )
     print(f"load average after: {load_average()}")
     return 0
 
@@ -1158,6 +1203,282 @@ def direct_upload(visitor: Visitor, path: str, size: int, parallel: int) -> str:
         Content_Type="application/json",
     )
     return checked_id(answer, "complete")
+
+
+# --- scaleout: the temporary area on S3, several app servers behind nginx ----------------------
+
+#: 8 MiB chunks let S3 copy the parts of a same-bucket store itself; 5,000,000 bytes do not.
+CHUNKS = {"8 MiB": 8 * MiB, "5 MB": 5 * MB}
+#: (set-up, chunks, where store puts the file): every run of a round, in this order.
+SCALEOUT_RUNS = [
+    ("local", "8 MiB", "bucket"),
+    ("local", "8 MiB", "disk"),
+    ("s3", "8 MiB", "bucket"),
+    ("s3", "8 MiB", "disk"),
+    ("s3", "5 MB", "bucket"),
+    ("s3 lb", "8 MiB", "bucket"),
+    ("s3 x3", "8 MiB", "bucket"),
+    ("s3 x3", "8 MiB", "disk"),
+    ("s3 x3", "5 MB", "bucket"),
+]
+#: Sent down every path before anything is measured: above two chunks of either size.
+WARM_UP_SIZE = 17 * MiB
+THROUGH_APP = re.compile(rb"; (\d+) bytes passed through the app")
+
+
+class SetUp:
+    """``count`` app servers of the multi-server tests (``tests/multiserver``) with one sync
+    worker each, behind nginx when ``balanced``."""
+
+    def __init__(self, name: str, root: str, config: Figures, count: int, balanced: bool) -> None:
+        from tests.multiserver.cluster import AppServer, LoadBalancer
+
+        slug = name.replace(" ", "")
+        self.servers = [
+            AppServer(f"{slug}{n}", Path(root, f"{slug}-{n}"), config, workers=1)
+            for n in range(count)
+        ]
+        nginx = Path(root, f"{slug}-nginx")
+        self.balancer = LoadBalancer(nginx, self.servers, max_body="16m") if balanced else None
+
+    def __enter__(self) -> SetUp:
+        from tests.multiserver.cluster import start_all
+
+        start_all(self.servers)
+        if self.balancer is not None:
+            self.balancer.start()
+        self.port = (self.balancer or self.servers[0]).port
+        self.names = {s.worker_pids()[0]: s.name for s in self.servers}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from tests.multiserver.cluster import stop_all
+
+        if self.balancer is not None:
+            self.balancer.stop()
+        stop_all(self.servers)
+
+    def warm_up(self, moto: Moto, path: str, digest: str) -> None:
+        """Every path once on every worker, so that imports, the storage clients and their
+        connections are in place before the idle figure."""
+        for server in self.servers:
+            visitor = Visitor(server.port)
+            for chunk, to in ((8 * MiB, ""), (5 * MB, ""), (8 * MiB, "default")):
+                upload_id = visitor.upload(path, WARM_UP_SIZE, chunk)
+                if visitor.sha256(f"/fp/?restore={upload_id}", WARM_UP_SIZE) != digest:
+                    raise CheckFailed("warm-up restore: the sha256 is not the file's")
+                self.remove(moto, store_to(visitor, upload_id, to), to)
+            visitor.close()
+        self.idle = {pid: proc_status(pid, "VmRSS") for pid in self.names}
+
+    def remove(self, moto: Moto, saved: str, to: str) -> None:
+        """Give the disk or memory back: the name ``save_upload`` answered, or the bucket's
+        stored files."""
+        if not to:
+            return moto.empty("store/")
+        for server in self.servers:
+            stored = Path(server.config["media_root"], saved)
+            if stored.exists():
+                return stored.unlink()
+        raise CheckFailed(f"no server holds {saved!r}")
+
+    def through_app(self, since: dict[Path, int]) -> int | None:
+        """The bytes the app logged as passed through it since ``since`` (log sizes)."""
+        found = []
+        for log, offset in since.items():
+            with open(log, "rb") as f:
+                f.seek(offset)
+                found += [int(n) for n in THROUGH_APP.findall(f.read())]
+        return sum(found) if found else None
+
+
+def store_to(visitor: Visitor, upload_id: str, to: str) -> str:
+    """``store_upload`` into the bucket (answers the stored id), or with ``to`` ``save_upload``
+    into that ``STORAGES`` alias (answers the name saved)."""
+    url = f"/store/?to={to}" if to else "/store/"
+    return visitor.call("POST", url, upload_id.encode()).decode()
+
+
+def scaleout_run(setup: SetUp, moto: Moto, path: str, digest: str, chunk: int, to: str) -> Figures:
+    """Upload, restore and store once: each phase's seconds, peak RSS above idle and the CPU
+    seconds of the workers (``app``) and of moto, and the bytes the store passed through."""
+    figures: Figures = {}
+    size, pids = os.path.getsize(path), list(setup.names)
+    cpu = {"app": pids, "moto": [moto.process.pid]}
+    visitor = Visitor(setup.port)
+    with measured(figures, "upload", pids, setup.idle, cpu):
+        upload_id = visitor.upload(path, size, chunk)
+    with measured(figures, "restore", pids, setup.idle, cpu):
+        restored = visitor.sha256(f"/fp/?restore={upload_id}", size)
+    if restored != digest:
+        raise CheckFailed("restore: the sha256 is not the file's")
+    logs = {s.output: s.output.stat().st_size for s in setup.servers}
+    with measured(figures, "store", pids, setup.idle, cpu):
+        saved = store_to(visitor, upload_id, to)
+    figures["through"] = setup.through_app(logs)
+    visitor.close()
+    setup.remove(moto, saved, to)
+    return figures
+
+
+def scaleout_phase(figures: Figures, phase: str, size: int) -> str:
+    seconds = figures[f"{phase}_s"]
+    speed = f"{seconds:.2f} s" if phase == "store" else f"{size / MB / seconds:.0f} MB/s"
+    through = figures["through"] if phase == "store" else None
+    through_text = "" if through is None else f", {through:,} B through app"
+    return f"{phase} {speed} ({figures[f'{phase}_rss']:+.1f} MiB{through_text})"
+
+
+def scaleout_summary(results: dict[tuple[str, str, str], list[Figures]], size: int) -> None:
+    def median(runs: list[Figures], of: Callable[[Figures], float]) -> str:
+        return f"{statistics.median(map(of, runs)):.0f}"
+
+    rounds = len(next(iter(results.values())))
+    print(f"\nmedian [min–max] of {rounds} rounds; CPU % is CPU seconds per second of the phase")
+    print(
+        f"{'set-up':<7}{'chunks':<7}{'store to':<9}{'upload MB/s':>16}{'restore MB/s':>22}"
+        f"{'store s':>20}{'RSS +MiB':>10}{'CPU % upload':>14}{'moto % store':>14}"
+        f"{'through app, B':>16}\n{'':<91}{'app/moto':>14}"
+    )
+    for (name, chunk, to), runs in results.items():
+        rss = max(run[f"{phase}_rss"] for run in runs for phase in ("upload", "restore", "store"))
+        upload, restore = (
+            spread([size / MB / run[f"{phase}_s"] for run in runs], "{:.0f}")
+            for phase in ("upload", "restore")
+        )
+        cpu = "/".join(
+            median(runs, lambda f, key=key: 100 * f[f"upload_{key}_cpu"] / f["upload_s"])
+            for key in ("app", "moto")
+        )
+        moto = median(runs, lambda f: 100 * f["store_moto_cpu"] / f["store_s"])
+        through = ", ".join(
+            sorted({"-" if r["through"] is None else f"{r['through']:,}" for r in runs})
+        )
+        print(
+            f"{name:<7}{chunk:<7}{to:<9}{upload:>16}{restore:>22}"
+            f"{spread([run['store_s'] for run in runs], '{:.2f}'):>20}{rss:>+10.1f}{cpu:>14}"
+            f"{moto:>14}{through:>16}"
+        )
+
+
+def scaleout(args: argparse.Namespace) -> int:
+    """The temporary area on S3 against the local one, through one app server and through one
+    and three behind nginx; then the bytes on the wire during a same-bucket store."""
+    sys.path.insert(0, REPO_ROOT)
+    from tests.multiserver.cluster import unavailable
+
+    size = args.size_mib * MiB
+    pg_version = postgres_version()
+    if unavailable() or pg_version is None:
+        print(f"scaleout needs nginx and PostgreSQL: {unavailable() or 'no PostgreSQL'}")
+        return 2
+    fresh_database(args.pg_database)
+    configuration({"size MiB": args.size_mib, "PostgreSQL": pg_version, "moto": version("moto")})
+    database = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": args.pg_database,
+        "USER": os.environ.get("PGUSER", "postgres"),
+        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+        "PORT": os.environ.get("PGPORT", "5432"),
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="filepond-bench-") as root,
+        Moto(root) as moto,
+        contextlib.ExitStack() as running,
+    ):
+        base = {
+            "database": database,
+            "log_level": "DEBUG",  # the bytes that pass through the app
+            "max_upload_size": max(size, WARM_UP_SIZE) + MiB,
+            "storages": {"shared-store": moto.storage("store")},
+            "store": "shared-store",
+        }
+        s3 = {**base, "temp_storage": "shared-tmp"}
+        s3["storages"] = {**base["storages"], "shared-tmp": moto.storage("tmp")}
+        setups = {
+            "local": SetUp("local", root, base, 1, balanced=False),
+            "s3": SetUp("s3", root, s3, 1, balanced=False),
+            "s3 lb": SetUp("s3 lb", root, s3, 1, balanced=True),
+            "s3 x3": SetUp("s3 x3", root, s3, 3, balanced=True),
+        }
+        migrate = setups["local"].servers[0].manage("migrate", "--verbosity", "0")
+        if migrate.returncode:
+            raise RuntimeError(migrate.stderr)
+        small, path = os.path.join(root, "small.bin"), os.path.join(root, "source.bin")
+        small_digest = write_random_file(small, WARM_UP_SIZE)
+        for setup in setups.values():
+            running.enter_context(setup).warm_up(moto, small, small_digest)
+        digest = write_random_file(path, size)
+        idle = ", ".join(
+            f"{s.names[pid]} {rss / MiB:.0f}"
+            for s in setups.values()
+            for pid, rss in s.idle.items()
+        )
+        print(f"{size:,} bytes; idle RSS of the workers, MiB: {idle}", flush=True)
+        results: dict[tuple[str, str, str], list[Figures]] = {}
+        for number in range(1, args.rounds + 1):
+            for name, chunk, to in SCALEOUT_RUNS:
+                store = "default" if to == "disk" else ""
+                figures = scaleout_run(setups[name], moto, path, digest, CHUNKS[chunk], store)
+                results.setdefault((name, chunk, to), []).append(figures)
+                phases = "  ".join(
+                    scaleout_phase(figures, p, size) for p in ("upload", "restore", "store")
+                )
+                print(
+                    f"round {number} {name:<6} {chunk:<6} {to:<7}  {phases}"
+                    f"  load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+        print(f"load average after: {load_average()}")
+        scaleout_summary(results, size)
+        bytes_on_the_wire(root, moto, base, path)
+        if args.profile:
+            profile_moto(setups["s3"], moto, root, path)
+    return 0
+
+
+def bytes_on_the_wire(root: str, moto: Moto, base: Figures, path: str) -> None:
+    """One more server, whose S3 traffic goes through a counting relay: the bytes between the
+    app and S3 during a same-bucket store, measured on the wire rather than from the app's log."""
+    from tests.multiserver.cluster import FaultProxy
+
+    relay = FaultProxy(("127.0.0.1", moto.port))
+    relay.start()
+    place = {"tmp": moto.storage("tmp", relay.port), "st": moto.storage("store", relay.port)}
+    config = {**base, "storages": place, "temp_storage": "tmp", "store": "st"}
+    size = os.path.getsize(path)
+    print()
+    try:
+        with SetUp("relay", root, config, 1, balanced=False) as setup:
+            for chunk in CHUNKS.values():
+                visitor = Visitor(setup.port)
+                upload_id = visitor.upload(path, size, chunk)
+                sent, received = relay.sent, relay.received
+                store_to(visitor, upload_id, "")
+                visitor.close()
+                print(
+                    f"same-bucket store_upload after {chunk:,}-byte chunks: {relay.sent - sent:,} "
+                    f"bytes from the app to S3, {relay.received - received:,} back"
+                )
+                moto.empty("store/")
+    finally:
+        relay.stop()
+
+
+def profile_moto(setup: SetUp, moto: Moto, root: str, path: str) -> None:
+    """Where moto's time goes during an upload and a same-bucket store (8 MiB chunks)."""
+    visitor = Visitor(setup.port)
+    for phase in ("upload", "store"):
+        with profiled(moto.process.pid, os.path.join(root, f"{phase}.json")) as found:
+            if phase == "upload":
+                upload_id = visitor.upload(path, os.path.getsize(path), 8 * MiB)
+            else:
+                store_to(visitor, upload_id, "")
+        print(f"\nmoto during the {phase}, share of py-spy's samples per innermost function:")
+        for frame, count in found["self"].most_common(8):
+            print(f"  {count / max(found['total'], 1):6.1%}  {frame}")
+    visitor.close()
+    moto.empty("store/")
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -1212,6 +1533,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--part-mib", type=int, default=8)
     p.add_argument("--chunk-mb", type=float, default=5)
     p.set_defaults(run=direct)
+    p = sub.add_parser("scaleout", help="the temporary area on S3, several servers behind nginx")
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="py-spy on moto")
+    p.set_defaults(run=scaleout)
     for command in sub.choices.values():
         command.add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)
