@@ -19,6 +19,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import datetime
+import functools
 import hashlib
 import http.client
 import http.cookies
@@ -38,11 +39,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 MiB = 1024 * 1024
 MB = 1000 * 1000
@@ -58,6 +59,22 @@ DJANGO_APP = "django.core.wsgi:get_wsgi_application()"
 #: Our app keeps at most 100 temporary uploads per owner: a visitor leaves after this many.
 UPLOADS_PER_VISITOR = 100
 Figures = dict[str, Any]
+
+sys.path.insert(1, REPO_ROOT)  # tests/: the remote stores and the multi-server tests' servers
+from tests.multiserver.cluster import (  # noqa: E402
+    AppServer,
+    FaultProxy,
+    LoadBalancer,
+    start_all,
+    stop_all,
+    unavailable,
+)
+from tests.remote_storage import (  # noqa: E402
+    S3Server,
+    SFTPServer,
+    sftp_unavailable,
+    wait_for_port,
+)
 
 
 class CheckFailed(Exception):
@@ -200,17 +217,15 @@ class Server:
 BOUNDARY = "bench-boundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 PATCH_TYPE = "application/offset+octet-stream"
-START_BODY = (
-    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
-    f"--{BOUNDARY}--\r\n"
-).encode()
+METADATA = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
+START_BODY = f"{METADATA}--{BOUNDARY}--\r\n".encode()
 
 
 def multipart_body(size: int, name: str = "small.bin") -> bytes:
     """FilePond's whole-file POST: field ``filepond`` twice, the metadata JSON, then the file."""
     head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"; filename="{name}"\r\n'
+        f'{METADATA}--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"; '
+        f'filename="{name}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     content = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -410,17 +425,18 @@ def incumbent_python() -> str:
     return python
 
 
+#: Where PostgreSQL is: 127.0.0.1:5432, user postgres, unless the environment says otherwise.
+PG = {
+    "host": os.environ.get("PGHOST", "127.0.0.1"),
+    "port": os.environ.get("PGPORT", "5432"),
+    "user": os.environ.get("PGUSER", "postgres"),
+}
+
+
 def postgres(dbname: str = "postgres") -> Any:
     import psycopg
 
-    return psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"),
-        dbname=dbname,
-        autocommit=True,
-        connect_timeout=5,
-    )
+    return psycopg.connect(**PG, dbname=dbname, autocommit=True, connect_timeout=5)
 
 
 def postgres_version() -> str | None:
@@ -439,6 +455,10 @@ def fresh_database(name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def configuration(extra: Figures) -> Figures:
     cpu = platform.processor()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -451,7 +471,7 @@ def configuration(extra: Figures) -> Figures:
         "commit": commit or "unknown",
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load average": load_average(),
         # Files, SQLite databases and their journals go there: its filesystem counts.
         "work directory": tempfile.gettempdir(),
         "python": platform.python_version(),
@@ -857,10 +877,6 @@ def print_phase(name: str, figures: Figures, size: int | None) -> None:
     print(f"  {name:<10} {seconds:8.2f} s {speed:>13}   peak RSS {rss:+7.1f} MiB", flush=True)
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 #: The ``s3`` backend's bounded boto3 TransferConfig: 8 MiB parts, at most three in memory.
 S3_TRANSFER = {
     "multipart_threshold": 8 * MiB,
@@ -874,9 +890,6 @@ S3_TRANSFER = {
 def store(args: argparse.Namespace) -> int:
     """Upload, ``store_upload`` into a remote store (S3 on moto, SFTP on a throwaway sshd),
     and ``load`` back: each store's and load's time and worker peak RSS above idle."""
-    sys.path.insert(0, REPO_ROOT)
-    from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
 
     configuration({"backends": args.backends, "moto": version("moto")})
@@ -919,31 +932,18 @@ def store(args: argparse.Namespace) -> int:
     return 0
 
 
-class RemoteFiles(http.server.ThreadingHTTPServer):
-    """The remote site of ``fetch``: the files of a directory, with Content-Length and a
-    Content-Disposition file name, in a thread of the benchmark process."""
+def remote_files(directory: str) -> http.server.ThreadingHTTPServer:
+    """The remote site of ``fetch``: the files of ``directory``, from a thread of the benchmark."""
 
-    daemon_threads = True
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
 
-    def __init__(self, directory: str) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = os.path.join(directory, os.path.basename(self.path))
-                self.send_response(200)
-                self.send_header("Content-Length", str(os.path.getsize(path)))
-                self.send_header("Content-Disposition", 'attachment; filename="big.bin"')
-                self.end_headers()
-                with open(path, "rb") as f, contextlib.suppress(OSError):
-                    shutil.copyfileobj(f, self.wfile, MiB)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self, name: str) -> str:
-        return "/fp/?fetch=" + urllib.parse.quote(f"http://127.0.0.1:{self.server_port}/{name}")
+    remote = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=directory)
+    )
+    threading.Thread(target=remote.serve_forever, daemon=True).start()
+    return remote
 
 
 def fetch(args: argparse.Namespace) -> int:
@@ -962,9 +962,13 @@ def fetch(args: argparse.Namespace) -> int:
             name: write_random_file(f"{files}/{name}", n)
             for name, n in (("big", size), ("1m", MiB))
         }
-        remote = RemoteFiles(files)
+        remote = remote_files(files)
+
+        def url(name: str) -> str:
+            return "/fp/?fetch=" + quote(f"http://127.0.0.1:{remote.server_port}/{name}")
+
         visitor, pid = Visitor(server.port), server.pids()[0]
-        visitor.call("GET", remote.url("1m"))  # warm-up
+        visitor.call("GET", url("1m"))  # warm-up
         idle = {pid: proc_status(pid, "VmRSS")}
         for name, method, phase_size in (
             ("big", "GET", size),
@@ -975,7 +979,7 @@ def fetch(args: argparse.Namespace) -> int:
             label = f"{method} {phase_size // MiB} MiB"
             with measured(figures, label, [pid], idle):
                 began = time.perf_counter()
-                response = visitor.send(method, remote.url(name))
+                response = visitor.send(method, url(name))
                 download = time.perf_counter() - began  # the app answers once it has the file
                 digest = hashlib.sha256()
                 while piece := response.read(MiB):
@@ -1063,32 +1067,27 @@ def tus(args: argparse.Namespace) -> int:
     return 0
 
 
-class Moto:
+class Moto(S3Server):
     """moto's S3 server in a process of its own (so that its CPU time can be measured), with
-    one bucket; large objects spill to files in ``directory``."""
-
-    BUCKET = "bench"
+    the bucket ``bench``; large objects spill to files in ``directory``."""
 
     def __init__(self, directory: str) -> None:
-        self.directory, self.port = directory, free_port()
-
-    def __enter__(self) -> Moto:
-        with open(os.path.join(self.directory, "moto.log"), "wb") as log:
+        self.server, self.port = None, free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.bucket, self.access_key, self.secret_key = "bench", "bench", "bench"
+        self.region, self.run_prefix, self.location = "us-east-1", "", ""
+        with open(os.path.join(directory, "moto.log"), "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                 stdout=log,
                 stderr=log,
-                env={**os.environ, "TMPDIR": self.directory},
+                env={**os.environ, "TMPDIR": directory},
             )
-        deadline = time.monotonic() + 30
-        while self.process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("PUT", f"/{self.BUCKET}")
-                conn.getresponse().read()
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("moto's server did not start")
+        wait_for_port(self.port, 30)
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def __enter__(self) -> Moto:
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
@@ -1096,30 +1095,8 @@ class Moto:
 
     def storage(self, location: str, port: int | None = None) -> Figures:
         """A ``STORAGES`` entry for a folder of the bucket (through ``port``, a relay)."""
-        options = {
-            "bucket_name": self.BUCKET,
-            "endpoint_url": f"http://127.0.0.1:{port or self.port}",
-            "access_key": "bench",
-            "secret_key": "bench",
-            "region_name": "us-east-1",
-            "location": location,
-            "addressing_style": "path",
-        }
-        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
-
-    def empty(self, prefix: str) -> None:
-        import boto3
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{self.port}",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-            region_name="us-east-1",
-        )
-        listing = client.list_objects_v2(Bucket=self.BUCKET, Prefix=prefix)
-        for entry in listing.get("Contents", []):
-            client.delete_object(Bucket=self.BUCKET, Key=entry["Key"])
+        endpoint = f"http://127.0.0.1:{port or self.port}"
+        return self.storage_options(location=location, endpoint_url=endpoint)
 
 
 def direct(args: argparse.Namespace) -> int:
@@ -1187,7 +1164,7 @@ def direct_upload(visitor: Visitor, path: str, size: int, parallel: int) -> str:
         with open(path, "rb") as f:
             f.seek(offset)
             body = f.read(min(begun["partSize"], size - offset))
-        where = urllib.parse.urlsplit(urls[str(number)])
+        where = urlsplit(urls[str(number)])
         conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=900)
         conn.request("PUT", f"{where.path}?{where.query}", body=body)
         if conn.getresponse().status != 200:
@@ -1231,8 +1208,6 @@ class SetUp:
     worker each, behind nginx when ``balanced``."""
 
     def __init__(self, name: str, root: str, config: Figures, count: int, balanced: bool) -> None:
-        from tests.multiserver.cluster import AppServer, LoadBalancer
-
         slug = name.replace(" ", "")
         self.servers = [
             AppServer(f"{slug}{n}", Path(root, f"{slug}-{n}"), config, workers=1)
@@ -1242,8 +1217,6 @@ class SetUp:
         self.balancer = LoadBalancer(nginx, self.servers, max_body="16m") if balanced else None
 
     def __enter__(self) -> SetUp:
-        from tests.multiserver.cluster import start_all
-
         start_all(self.servers)
         if self.balancer is not None:
             self.balancer.start()
@@ -1252,8 +1225,6 @@ class SetUp:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from tests.multiserver.cluster import stop_all
-
         if self.balancer is not None:
             self.balancer.stop()
         stop_all(self.servers)
@@ -1275,7 +1246,7 @@ class SetUp:
         """Give the disk or memory back: the name ``save_upload`` answered, or the bucket's
         stored files."""
         if not to:
-            return moto.empty("store/")
+            return moto.delete_all("store")
         for server in self.servers:
             stored = Path(server.config["media_root"], saved)
             if stored.exists():
@@ -1364,9 +1335,6 @@ def scaleout_summary(results: dict[tuple[str, str, str], list[Figures]], size: i
 def scaleout(args: argparse.Namespace) -> int:
     """The temporary area on S3 against the local one, through one app server and through one
     and three behind nginx; then the bytes on the wire during a same-bucket store."""
-    sys.path.insert(0, REPO_ROOT)
-    from tests.multiserver.cluster import unavailable
-
     size = args.size_mib * MiB
     pg_version = postgres_version()
     if unavailable() or pg_version is None:
@@ -1374,13 +1342,8 @@ def scaleout(args: argparse.Namespace) -> int:
         return 2
     fresh_database(args.pg_database)
     configuration({"size MiB": args.size_mib, "PostgreSQL": pg_version, "moto": version("moto")})
-    database = {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": args.pg_database,
-        "USER": os.environ.get("PGUSER", "postgres"),
-        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-        "PORT": os.environ.get("PGPORT", "5432"),
-    }
+    database = {"ENGINE": "django.db.backends.postgresql", "NAME": args.pg_database}
+    database |= {key.upper(): value for key, value in PG.items()}
     with (
         tempfile.TemporaryDirectory(prefix="filepond-bench-") as root,
         Moto(root) as moto,
@@ -1440,8 +1403,6 @@ def scaleout(args: argparse.Namespace) -> int:
 def bytes_on_the_wire(root: str, moto: Moto, base: Figures, path: str) -> None:
     """One more server, whose S3 traffic goes through a counting relay: the bytes between the
     app and S3 during a same-bucket store, measured on the wire rather than from the app's log."""
-    from tests.multiserver.cluster import FaultProxy
-
     relay = FaultProxy(("127.0.0.1", moto.port))
     relay.start()
     place = {"tmp": moto.storage("tmp", relay.port), "st": moto.storage("store", relay.port)}
@@ -1460,7 +1421,7 @@ def bytes_on_the_wire(root: str, moto: Moto, base: Figures, path: str) -> None:
                     f"same-bucket store_upload after {chunk:,}-byte chunks: {relay.sent - sent:,} "
                     f"bytes from the app to S3, {relay.received - received:,} back"
                 )
-                moto.empty("store/")
+                moto.delete_all("store")
     finally:
         relay.stop()
 
@@ -1478,7 +1439,7 @@ def profile_moto(setup: SetUp, moto: Moto, root: str, path: str) -> None:
         for frame, count in found["self"].most_common(8):
             print(f"  {count / max(found['total'], 1):6.1%}  {frame}")
     visitor.close()
-    moto.empty("store/")
+    moto.delete_all("store")
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -1538,8 +1499,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--profile", action="store_true", help="py-spy on moto")
     p.set_defaults(run=scaleout)
-    for command in sub.choices.values():
-        command.add_argument("--pg-database", default="filepond_bench")
+    for name in ("compare", "contention", "limit-race", "scaleout"):
+        sub.choices[name].add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)
     for name in ("targets", "databases"):
         known = {"targets": {"app", "incumbent", "floor", "limit"}}.get(
