@@ -809,10 +809,8 @@ def contention(args: argparse.Namespace) -> int:
 
 def limit_race(args: argparse.Namespace) -> int:
     """With at most 2 uploads per owner, 8 simultaneous starts by one owner: rows created."""
-    env = {
-        "FILEPOND_BENCH_MAX_UPLOADS_PER_OWNER": "2",
-        "FILEPOND_BENCH_PG_DATABASE": args.pg_database,
-    }
+    env = settings_env(FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER=2)
+    env["FILEPOND_BENCH_PG_DATABASE"] = args.pg_database
     databases = args.databases.split(",")
     if "postgresql" in databases and postgres_version() is None:
         databases.remove("postgresql")
