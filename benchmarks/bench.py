@@ -892,7 +892,7 @@ def store(args: argparse.Namespace) -> int:
 
     configuration({"backends": args.backends, "moto": version("moto")})
     with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files:
-        sizes = [MiB * n for n in (10, args.compare_mib, args.size_mib) if n]
+        sizes = list(dict.fromkeys(MiB * n for n in (10, args.compare_mib, args.size_mib) if n))
         paths = {size: os.path.join(files, f"{size}.bin") for size in sizes}
         digests = {size: write_random_file(path, size) for size, path in paths.items()}
         for backend in args.backends.split(","):
