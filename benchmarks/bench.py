@@ -141,8 +141,9 @@ def run_quiet(command: list[str], env: dict[str, str] | None = None) -> None:
 
 
 class Server:
-    """gunicorn (``--worker-class sync``) on loopback serving one target from a fresh directory:
-    ``app`` (this app, or the checkout ``source``), ``incumbent`` or ``limit``."""
+    """gunicorn (``--worker-class sync``) on loopback serving one target from a fresh directory
+    (and on PostgreSQL, a fresh database, ``--pg-database``): ``app`` (this app, or the checkout
+    ``source``), ``incumbent``, ``floor`` or ``limit``."""
 
     def __init__(
         self,
@@ -176,6 +177,8 @@ class Server:
         # when two stores race to make it).
         for name in ("filepond_uploads", "stored/bench"):
             os.makedirs(os.path.join(self.work_dir, name), exist_ok=True)
+        if self.env["FILEPOND_BENCH_DB"].startswith("postgresql"):
+            fresh_database(self.env.get("FILEPOND_BENCH_PG_DATABASE", "filepond_bench"))
         if self.target != "limit":
             run_quiet([self.python, "-m", "django", "migrate", "--verbosity", "0"], self.env)
         app = "limit_app:application" if self.target == "limit" else DJANGO_APP
@@ -304,8 +307,9 @@ class Visitor:
                 self.call("PATCH", patch, piece, **headers)
         return upload_id
 
-    def sha256(self, url: str, size: int) -> str:
-        """GET ``url``, hashed as it streams in; its length must be ``size``."""
+    def sha256(self, url: str, size: int, expected: str | None = None) -> str:
+        """GET ``url``, hashed as it streams in; its length must be ``size`` (and its sha256
+        ``expected``, when given)."""
         response = self.send("GET", url)
         if response.status != 200:
             raise CheckFailed(f"GET {url}: HTTP {response.status}: {response.read()[:200]!r}")
@@ -315,6 +319,8 @@ class Visitor:
             received += len(piece)
         if received != size:
             raise CheckFailed(f"GET {url}: {received:,} bytes, expected {size:,}")
+        if expected and digest.hexdigest() != expected:
+            raise CheckFailed(f"GET {url}: the sha256 is not the file's")
         return digest.hexdigest()
 
     def store(self, upload_id: str) -> str:
@@ -552,13 +558,10 @@ def compare_one(
     """One round of one (target, database): a fresh server and directory, a warm-up, then the
     phases, each timed and with its workers' peak RSS above idle."""
     figures: Figures = {"target": target, "database": database}
-    if database.startswith("postgresql"):
-        fresh_database(args.pg_database)
     python = files["incumbent_python"] if target == "incumbent" else sys.executable
-    env = {"FILEPOND_BENCH_PG_DATABASE": args.pg_database}
     with (
         tempfile.TemporaryDirectory(prefix=f"{target}-", dir=files["dir"]) as work_dir,
-        Server(target, work_dir, database, args.workers, env, python) as server,
+        Server(target, work_dir, database, args.workers, python=python) as server,
     ):
         try:
             size, chunk, expected = files["size"], files["chunk"], files["sha256"]
@@ -745,10 +748,8 @@ def contention(args: argparse.Namespace) -> int:
     """How long another visitor's small upload takes alone, beside a chunk trickled in for
     ``--trickle`` seconds, and beside a validator that takes 2 s on other uploads."""
     source = os.path.abspath(args.source or REPO_ROOT)
-    env = {"FILEPOND_BENCH_SLOW_VALIDATOR": "2", "FILEPOND_BENCH_PG_DATABASE": args.pg_database}
-    env |= settings_env(FILEPOND_SERVER_VALIDATORS=["bench_urls.slow_validator"])
-    if args.database != "sqlite":
-        fresh_database(args.pg_database)
+    env = settings_env(FILEPOND_SERVER_VALIDATORS=["bench_urls.slow_validator"])
+    env["FILEPOND_BENCH_SLOW_VALIDATOR"] = "2"
     configuration({"source": source, "database": args.database, "workers": args.workers})
     body, slow_body = multipart_body(args.small_kib * 1024), multipart_body(1024, "slow.bin")
     rows, slow_times = {}, []
@@ -810,15 +811,12 @@ def contention(args: argparse.Namespace) -> int:
 def limit_race(args: argparse.Namespace) -> int:
     """With at most 2 uploads per owner, 8 simultaneous starts by one owner: rows created."""
     env = settings_env(FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER=2)
-    env["FILEPOND_BENCH_PG_DATABASE"] = args.pg_database
     databases = args.databases.split(",")
     if "postgresql" in databases and postgres_version() is None:
         databases.remove("postgresql")
     configuration({"workers": args.workers, "starts": args.starts, "runs": args.runs})
     wrong = 0
     for database in databases:
-        if database != "sqlite":
-            fresh_database(args.pg_database)
         with (
             tempfile.TemporaryDirectory(prefix="limit-race-") as work_dir,
             Server("app", work_dir, database, args.workers, env) as server,
@@ -917,9 +915,7 @@ def store(args: argparse.Namespace) -> int:
                         with measured(figures, "store", [pid], idle):
                             stored_id = visitor.store(upload_id)
                         with measured(figures, "load", [pid], idle):
-                            loaded = visitor.sha256(f"/fp/load/?id={stored_id}", size)
-                        if loaded != digests[size]:
-                            raise CheckFailed(f"load from {backend}: the sha256 is not the file's")
+                            visitor.sha256(f"/fp/load/?id={stored_id}", size, digests[size])
                         if size != sizes[0]:
                             print(f" {size // MiB} MiB (idle RSS {idle[pid] / MiB:.1f} MiB)")
                             print_phase("store", figures, size)
@@ -986,10 +982,8 @@ def fetch(args: argparse.Namespace) -> int:
                 raise CheckFailed(f"{label}: HTTP {response.status}")
             upload_id = checked_id(response.getheader("X-Content-Transfer-Id", "").encode(), label)
             if method == "HEAD":  # no body: the server's copy, through restore
-                found = visitor.sha256(f"/fp/restore/?id={upload_id}", phase_size)
-            else:
-                found = digest.hexdigest()
-            if found != digests[name]:
+                visitor.sha256(f"/fp/restore/?id={upload_id}", phase_size, digests[name])
+            elif digest.hexdigest() != digests[name]:
                 raise CheckFailed(f"{label}: the sha256 is not the remote file's")
             print_phase(label, figures, phase_size)
             if method == "GET":
@@ -1047,8 +1041,7 @@ def tus(args: argparse.Namespace) -> int:
                         outcome = {"seconds": time.perf_counter() - began}
                 # The upload alone: for tus from start() to onSuccess, measured in Node.
                 figures["mib_s"] = size / MiB / outcome["seconds"]
-                if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
-                    raise CheckFailed(f"{protocol}: the restored sha256 is not the file's")
+                visitor.sha256(f"/fp/restore/?id={upload_id}", size, expected)
                 visitor.call("DELETE", "/fp/revert/", upload_id.encode())
                 results[protocol].append(figures)
                 print(
@@ -1127,8 +1120,7 @@ def direct(args: argparse.Namespace) -> int:
                     figures, "up", [pid], idle, {"app": [pid], "moto": [moto.process.pid]}
                 ):
                     upload_id = send(size)
-                if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
-                    raise CheckFailed(f"{mode}: the restored sha256 is not the file's")
+                visitor.sha256(f"/fp/restore/?id={upload_id}", size, expected)
                 seconds, gib = figures["up_s"], size / 1024 / MiB
                 print(
                     f"  {mode:<16} {seconds:7.1f} s {size / MB / seconds:8.1f} MB/s   CPU s/GiB: "
@@ -1234,8 +1226,7 @@ class SetUp:
             visitor = Visitor(server.port)
             for chunk, to in ((8 * MiB, ""), (5 * MB, ""), (8 * MiB, "default")):
                 upload_id = visitor.upload(path, WARM_UP_SIZE, chunk)
-                if visitor.sha256(f"/fp/?restore={upload_id}", WARM_UP_SIZE) != digest:
-                    raise CheckFailed("warm-up restore: the sha256 is not the file's")
+                visitor.sha256(f"/fp/?restore={upload_id}", WARM_UP_SIZE, digest)
                 self.remove(moto, store_to(visitor, upload_id, to), to)
             visitor.close()
         self.idle = {pid: proc_status(pid, "VmRSS") for pid in self.names}
@@ -1278,9 +1269,7 @@ def scaleout_run(setup: SetUp, moto: Moto, path: str, digest: str, chunk: int, t
     with measured(figures, "upload", pids, setup.idle, cpu):
         upload_id = visitor.upload(path, size, chunk)
     with measured(figures, "restore", pids, setup.idle, cpu):
-        restored = visitor.sha256(f"/fp/?restore={upload_id}", size)
-    if restored != digest:
-        raise CheckFailed("restore: the sha256 is not the file's")
+        visitor.sha256(f"/fp/?restore={upload_id}", size, digest)
     logs = {s.output: s.output.stat().st_size for s in setup.servers}
     with measured(figures, "store", pids, setup.idle, cpu):
         saved = store_to(visitor, upload_id, to)
@@ -1511,6 +1500,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if "pg_database" in args:  # for Server, which drops and creates it, and bench_settings.py
+        os.environ["FILEPOND_BENCH_PG_DATABASE"] = args.pg_database
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return int(args.run(args))
