@@ -61,20 +61,8 @@ UPLOADS_PER_VISITOR = 100
 Figures = dict[str, Any]
 
 sys.path.insert(1, REPO_ROOT)  # tests/: the remote stores and the multi-server tests' servers
-from tests.multiserver.cluster import (  # noqa: E402
-    AppServer,
-    FaultProxy,
-    LoadBalancer,
-    start_all,
-    stop_all,
-    unavailable,
-)
-from tests.remote_storage import (  # noqa: E402
-    S3Server,
-    SFTPServer,
-    sftp_unavailable,
-    wait_for_port,
-)
+from tests import remote_storage  # noqa: E402
+from tests.multiserver import cluster  # noqa: E402
 
 
 class CheckFailed(Exception):
@@ -894,10 +882,13 @@ def store(args: argparse.Namespace) -> int:
         paths = {size: os.path.join(files, f"{size}.bin") for size in sizes}
         digests = {size: write_random_file(path, size) for size, path in paths.items()}
         for backend in args.backends.split(","):
-            if backend == "sftp" and sftp_unavailable():
-                print(f"sftp: skipped ({sftp_unavailable()})")
+            if backend == "sftp" and remote_storage.sftp_unavailable():
+                print(f"sftp: skipped ({remote_storage.sftp_unavailable()})")
                 continue
-            remote = S3Server() if backend.startswith("s3") else SFTPServer()
+            kind = (
+                remote_storage.S3Server if backend.startswith("s3") else remote_storage.SFTPServer
+            )
+            remote = kind()
             try:
                 env = settings_env(
                     STORAGES={"remote": remote.storage_options()},
@@ -1058,7 +1049,7 @@ def tus(args: argparse.Namespace) -> int:
     return 0
 
 
-class Moto(S3Server):
+class Moto(remote_storage.S3Server):
     """moto's S3 server in a process of its own (so that its CPU time can be measured), with
     the bucket ``bench``; large objects spill to files in ``directory``."""
 
@@ -1074,7 +1065,7 @@ class Moto(S3Server):
                 stderr=log,
                 env={**os.environ, "TMPDIR": directory},
             )
-        wait_for_port(self.port, 30)
+        remote_storage.wait_for_port(self.port, 30)
         self.client().create_bucket(Bucket=self.bucket)
 
     def __enter__(self) -> Moto:
@@ -1200,14 +1191,16 @@ class SetUp:
     def __init__(self, name: str, root: str, config: Figures, count: int, balanced: bool) -> None:
         slug = name.replace(" ", "")
         self.servers = [
-            AppServer(f"{slug}{n}", Path(root, f"{slug}-{n}"), config, workers=1)
+            cluster.AppServer(f"{slug}{n}", Path(root, f"{slug}-{n}"), config, workers=1)
             for n in range(count)
         ]
-        nginx = Path(root, f"{slug}-nginx")
-        self.balancer = LoadBalancer(nginx, self.servers, max_body="16m") if balanced else None
+        self.balancer = None
+        if balanced:
+            nginx = Path(root, f"{slug}-nginx")
+            self.balancer = cluster.LoadBalancer(nginx, self.servers, max_body="16m")
 
     def __enter__(self) -> SetUp:
-        start_all(self.servers)
+        cluster.start_all(self.servers)
         if self.balancer is not None:
             self.balancer.start()
         self.port = (self.balancer or self.servers[0]).port
@@ -1217,7 +1210,7 @@ class SetUp:
     def __exit__(self, *exc: object) -> None:
         if self.balancer is not None:
             self.balancer.stop()
-        stop_all(self.servers)
+        cluster.stop_all(self.servers)
 
     def warm_up(self, moto: Moto, path: str, digest: str) -> None:
         """Every path once on every worker, so that imports, the storage clients and their
@@ -1324,8 +1317,8 @@ def scaleout(args: argparse.Namespace) -> int:
     and three behind nginx; then the bytes on the wire during a same-bucket store."""
     size = args.size_mib * MiB
     pg_version = postgres_version()
-    if unavailable() or pg_version is None:
-        print(f"scaleout needs nginx and PostgreSQL: {unavailable() or 'no PostgreSQL'}")
+    if cluster.unavailable() or pg_version is None:
+        print(f"scaleout needs nginx and PostgreSQL: {cluster.unavailable() or 'no PostgreSQL'}")
         return 2
     fresh_database(args.pg_database)
     configuration({"size MiB": args.size_mib, "PostgreSQL": pg_version, "moto": version("moto")})
@@ -1390,7 +1383,7 @@ def scaleout(args: argparse.Namespace) -> int:
 def bytes_on_the_wire(root: str, moto: Moto, base: Figures, path: str) -> None:
     """One more server, whose S3 traffic goes through a counting relay: the bytes between the
     app and S3 during a same-bucket store, measured on the wire rather than from the app's log."""
-    relay = FaultProxy(("127.0.0.1", moto.port))
+    relay = cluster.FaultProxy(("127.0.0.1", moto.port))
     relay.start()
     place = {"tmp": moto.storage("tmp", relay.port), "st": moto.storage("store", relay.port)}
     config = {**base, "storages": place, "temp_storage": "tmp", "store": "st"}
