@@ -1065,8 +1065,12 @@ class Moto(remote_storage.S3Server):
                 stderr=log,
                 env={**os.environ, "TMPDIR": directory},
             )
-        remote_storage.wait_for_port(self.port, 30)
-        self.client().create_bucket(Bucket=self.bucket)
+        try:
+            remote_storage.wait_for_port(self.port, 30)
+            self.client().create_bucket(Bucket=self.bucket)
+        except BaseException:
+            self.__exit__()
+            raise
 
     def __enter__(self) -> Moto:
         return self
