@@ -5,7 +5,8 @@ Run from the repository root (``pip install -e '.[bench]'`` first)::
     python benchmarks/bench.py compare      # this app, django-drf-filepond 0.5.2, the bare limit
     python benchmarks/bench.py contention   # another visitor's upload beside slow requests
     python benchmarks/bench.py limit-race   # the per-owner limit under simultaneous starts
-    python benchmarks/bench.py store|fetch|tus|direct   # scaleout.py is still its own script
+    python benchmarks/bench.py store|fetch|tus|direct   # one large file through one worker
+    python benchmarks/bench.py scaleout     # the temporary area on S3, several servers, nginx
 
 ``--help`` after a subcommand lists its options; ``benchmarks/README.md`` says what each figure
 means. The exit status is non-zero only when a server answers wrongly (status, offset,
@@ -18,6 +19,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import datetime
+import functools
 import hashlib
 import http.client
 import http.cookies
@@ -27,6 +29,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -36,9 +39,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 MiB = 1024 * 1024
 MB = 1000 * 1000
@@ -54,6 +59,10 @@ DJANGO_APP = "django.core.wsgi:get_wsgi_application()"
 #: Our app keeps at most 100 temporary uploads per owner: a visitor leaves after this many.
 UPLOADS_PER_VISITOR = 100
 Figures = dict[str, Any]
+
+sys.path.insert(1, REPO_ROOT)  # tests/: the remote stores and the multi-server tests' servers
+from tests import remote_storage  # noqa: E402
+from tests.multiserver import cluster  # noqa: E402
 
 
 class CheckFailed(Exception):
@@ -120,8 +129,9 @@ def run_quiet(command: list[str], env: dict[str, str] | None = None) -> None:
 
 
 class Server:
-    """gunicorn (``--worker-class sync``) on loopback serving one target from a fresh directory:
-    ``app`` (this app, or the checkout ``source``), ``incumbent`` or ``limit``."""
+    """gunicorn (``--worker-class sync``) on loopback serving one target from a fresh directory
+    (and on PostgreSQL, a fresh database, ``--pg-database``): ``app`` (this app, or the checkout
+    ``source``), ``incumbent``, ``floor`` or ``limit``."""
 
     def __init__(
         self,
@@ -155,6 +165,8 @@ class Server:
         # when two stores race to make it).
         for name in ("filepond_uploads", "stored/bench"):
             os.makedirs(os.path.join(self.work_dir, name), exist_ok=True)
+        if self.env["FILEPOND_BENCH_DB"].startswith("postgresql"):
+            fresh_database(self.env.get("FILEPOND_BENCH_PG_DATABASE", "filepond_bench"))
         if self.target != "limit":
             run_quiet([self.python, "-m", "django", "migrate", "--verbosity", "0"], self.env)
         app = "limit_app:application" if self.target == "limit" else DJANGO_APP
@@ -196,17 +208,15 @@ class Server:
 BOUNDARY = "bench-boundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 PATCH_TYPE = "application/offset+octet-stream"
-START_BODY = (
-    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
-    f"--{BOUNDARY}--\r\n"
-).encode()
+METADATA = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
+START_BODY = f"{METADATA}--{BOUNDARY}--\r\n".encode()
 
 
 def multipart_body(size: int, name: str = "small.bin") -> bytes:
     """FilePond's whole-file POST: field ``filepond`` twice, the metadata JSON, then the file."""
     head = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"\r\n\r\n{{}}\r\n'
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"; filename="{name}"\r\n'
+        f'{METADATA}--{BOUNDARY}\r\nContent-Disposition: form-data; name="filepond"; '
+        f'filename="{name}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
     content = bytes(range(256)) * (size // 256) + bytes(size % 256)
@@ -285,8 +295,9 @@ class Visitor:
                 self.call("PATCH", patch, piece, **headers)
         return upload_id
 
-    def sha256(self, url: str, size: int) -> str:
-        """GET ``url``, hashed as it streams in; its length must be ``size``."""
+    def sha256(self, url: str, size: int, expected: str | None = None) -> str:
+        """GET ``url``, hashed as it streams in; its length must be ``size`` (and its sha256
+        ``expected``, when given)."""
         response = self.send("GET", url)
         if response.status != 200:
             raise CheckFailed(f"GET {url}: HTTP {response.status}: {response.read()[:200]!r}")
@@ -296,6 +307,8 @@ class Visitor:
             received += len(piece)
         if received != size:
             raise CheckFailed(f"GET {url}: {received:,} bytes, expected {size:,}")
+        if expected and digest.hexdigest() != expected:
+            raise CheckFailed(f"GET {url}: the sha256 is not the file's")
         return digest.hexdigest()
 
     def store(self, upload_id: str) -> str:
@@ -314,21 +327,8 @@ def checked_id(body: bytes, what: str) -> str:
 
 def in_threads(count: int, work: Callable[[int], None]) -> None:
     """Run ``work(i)`` for i in range(count) in threads at once; raise the first failure."""
-    failures: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            work(i)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise failures[0]
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        list(pool.map(work, range(count)))
 
 
 def small_uploads(port: int, count: int, clients: int, body: bytes) -> list[float]:
@@ -368,17 +368,28 @@ def write_random_file(path: str, size: int) -> str:
 
 
 @contextlib.contextmanager
-def measured(figures: Figures, name: str, pids: list[int], idle: dict[int, int]) -> Iterator[None]:
+def measured(
+    figures: Figures,
+    name: str,
+    pids: list[int],
+    idle: dict[int, int],
+    cpu: dict[str, list[int]] | None = None,
+) -> Iterator[None]:
     """Time the body as ``<name>_s``, and the largest rise of a worker's peak RSS (``VmHWM``,
-    reset first) above its idle RSS as ``<name>_rss`` in MiB. Dirty pages are written out
-    first (untimed), so that no phase pays for an earlier one's writeback."""
+    reset first) above its idle RSS as ``<name>_rss`` in MiB; for each ``cpu`` key, the CPU
+    seconds of its processes as ``<name>_<key>_cpu``. Dirty pages are written out first
+    (untimed), so that no phase pays for an earlier one's writeback."""
     os.sync()
     for pid in pids:
         reset_peak(pid)
+    cpu = cpu or {}
+    before = {key: sum(map(cpu_seconds, group)) for key, group in cpu.items()}
     began = time.perf_counter()
     yield
     figures[f"{name}_s"] = time.perf_counter() - began
     figures[f"{name}_rss"] = max(proc_status(p, "VmHWM") - idle[p] for p in pids) / MiB
+    for key, group in cpu.items():
+        figures[f"{name}_{key}_cpu"] = sum(map(cpu_seconds, group)) - before[key]
 
 
 # --- Environment: the incumbent's venv, PostgreSQL, the configuration -----------------------
@@ -408,17 +419,18 @@ def incumbent_python() -> str:
     return python
 
 
+#: Where PostgreSQL is: 127.0.0.1:5432, user postgres, unless the environment says otherwise.
+PG = {
+    "host": os.environ.get("PGHOST", "127.0.0.1"),
+    "port": os.environ.get("PGPORT", "5432"),
+    "user": os.environ.get("PGUSER", "postgres"),
+}
+
+
 def postgres(dbname: str = "postgres") -> Any:
     import psycopg
 
-    return psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"),
-        dbname=dbname,
-        autocommit=True,
-        connect_timeout=5,
-    )
+    return psycopg.connect(**PG, dbname=dbname, autocommit=True, connect_timeout=5)
 
 
 def postgres_version() -> str | None:
@@ -437,6 +449,10 @@ def fresh_database(name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def configuration(extra: Figures) -> Figures:
     cpu = platform.processor()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
@@ -449,7 +465,7 @@ def configuration(extra: Figures) -> Figures:
         "commit": commit or "unknown",
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load average": load_average(),
         # Files, SQLite databases and their journals go there: its filesystem counts.
         "work directory": tempfile.gettempdir(),
         "python": platform.python_version(),
@@ -475,6 +491,43 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows]) + "\n"
 
 
+def py_spy() -> str:
+    """py-spy's path, installed into the running environment if missing."""
+    found = shutil.which("py-spy", path=os.path.dirname(sys.executable))
+    if not found:
+        run_quiet([sys.executable, "-m", "pip", "install", "-q", "py-spy"])
+    return found or os.path.join(os.path.dirname(sys.executable), "py-spy")
+
+
+@contextlib.contextmanager
+def profiled(pid: int, path: str) -> Iterator[Figures]:
+    """py-spy samples ``pid`` while the body runs and writes a speedscope file to ``path``.
+    Afterwards the dict yielded holds the number of samples (``total``) and, per function,
+    those with it at the top of the stack (``self``) and anywhere on it (``inclusive``)."""
+    command = [py_spy(), "record", "--pid", str(pid), "--rate", "200", "--nonblocking"]
+    recorder = subprocess.Popen(
+        [*command, "--format", "speedscope", "--output", path],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)  # attached before the body starts
+    found: Figures = {"total": 0, "self": Counter(), "inclusive": Counter()}
+    try:
+        yield found
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        recorder.wait(timeout=60)
+    with open(path) as f:
+        profile = json.load(f)
+    frames = profile["shared"]["frames"]
+    names = [f"{fr['name']} ({os.path.basename(fr.get('file', ''))})" for fr in frames]
+    for thread in profile["profiles"]:
+        for stack in filter(None, thread["samples"]):
+            found["total"] += 1
+            found["self"][names[stack[-1]]] += 1
+            found["inclusive"].update({names[i] for i in stack})
+
+
 # --- compare ---------------------------------------------------------------------------------
 
 #: (key, column heading, figure of a run); speeds from the phases' seconds.
@@ -493,13 +546,10 @@ def compare_one(
     """One round of one (target, database): a fresh server and directory, a warm-up, then the
     phases, each timed and with its workers' peak RSS above idle."""
     figures: Figures = {"target": target, "database": database}
-    if database.startswith("postgresql"):
-        fresh_database(args.pg_database)
     python = files["incumbent_python"] if target == "incumbent" else sys.executable
-    env = {"FILEPOND_BENCH_PG_DATABASE": args.pg_database}
     with (
         tempfile.TemporaryDirectory(prefix=f"{target}-", dir=files["dir"]) as work_dir,
-        Server(target, work_dir, database, args.workers, env, python) as server,
+        Server(target, work_dir, database, args.workers, python=python) as server,
     ):
         try:
             size, chunk, expected = files["size"], files["chunk"], files["sha256"]
@@ -547,39 +597,15 @@ def profile_small(args: argparse.Namespace, server: Server, files: Figures, pid:
     """The small-upload phase once more, with py-spy sampling one worker; prints the functions
     that took most samples and writes a speedscope file to the results directory."""
     path = os.path.join(args.results, f"profile-app-{server.env['FILEPOND_BENCH_DB']}.json")
-    spy = [files["py_spy"], "record", "--pid", str(pid), "--rate", "200", "--nonblocking"]
-    recorder = subprocess.Popen(
-        [*spy, "--format", "speedscope", "--output", path],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(1)  # attached before the uploads start
-    small_uploads(server.port, args.small, args.clients, files["small_body"])
-    recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-    recorder.wait(timeout=60)
-    with open(path) as f:
-        profile = json.load(f)
-    names = [
-        f"{fr['name']} ({os.path.basename(fr.get('file', ''))})"
-        for fr in profile["shared"]["frames"]
-    ]
-    own: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    total = 0
-    for thread in profile["profiles"]:
-        for stack in thread["samples"]:
-            if not stack:
-                continue
-            total += 1
-            own[names[stack[-1]]] = own.get(names[stack[-1]], 0) + 1
-            for name in {names[i] for i in stack}:
-                inclusive[name] = inclusive.get(name, 0) + 1
+    with profiled(pid, path) as found:
+        small_uploads(server.port, args.small, args.clients, files["small_body"])
+    total = found["total"]
     print(f"py-spy: {total} samples of worker {pid} in the small-upload phase → {path}")
-    for title, counts in (("self", own), ("inclusive", inclusive)):
+    for title in ("self", "inclusive"):
         print(f"  top functions ({title}):")
         # Frames on every stack (gunicorn's loop) say nothing.
-        shown = [(n, c) for n, c in counts.items() if c < 0.98 * total]
-        for name, count in sorted(shown, key=lambda kv: -kv[1])[:12]:
+        shown = [(n, c) for n, c in found[title].most_common() if c < 0.98 * total]
+        for name, count in shown[:12]:
             print(f"    {100 * count / max(total, 1):5.1f}%  {name}")
     return {}
 
@@ -663,10 +689,7 @@ def compare(args: argparse.Namespace) -> int:
         extra[INCUMBENT] = INCUMBENT_VERSION
     os.makedirs(args.results, exist_ok=True)
     if args.profile:
-        files["py_spy"] = shutil.which("py-spy", path=os.path.dirname(sys.executable))
-        if not files["py_spy"]:
-            run_quiet([sys.executable, "-m", "pip", "install", "-q", "py-spy"])
-            files["py_spy"] = os.path.join(os.path.dirname(sys.executable), "py-spy")
+        py_spy()  # installed before anything is measured
     config = configuration(extra)
     # Every (target, database) once per round; the limit has no database.
     pairs = [(t, db) for t in targets if t != "limit" for db in args.databases]
@@ -713,10 +736,8 @@ def contention(args: argparse.Namespace) -> int:
     """How long another visitor's small upload takes alone, beside a chunk trickled in for
     ``--trickle`` seconds, and beside a validator that takes 2 s on other uploads."""
     source = os.path.abspath(args.source or REPO_ROOT)
-    env = {"FILEPOND_BENCH_SLOW_VALIDATOR": "2", "FILEPOND_BENCH_PG_DATABASE": args.pg_database}
-    env |= settings_env(FILEPOND_SERVER_VALIDATORS=["bench_urls.slow_validator"])
-    if args.database != "sqlite":
-        fresh_database(args.pg_database)
+    env = settings_env(FILEPOND_SERVER_VALIDATORS=["bench_urls.slow_validator"])
+    env["FILEPOND_BENCH_SLOW_VALIDATOR"] = "2"
     configuration({"source": source, "database": args.database, "workers": args.workers})
     body, slow_body = multipart_body(args.small_kib * 1024), multipart_body(1024, "slow.bin")
     rows, slow_times = {}, []
@@ -777,18 +798,13 @@ def contention(args: argparse.Namespace) -> int:
 
 def limit_race(args: argparse.Namespace) -> int:
     """With at most 2 uploads per owner, 8 simultaneous starts by one owner: rows created."""
-    env = {
-        "FILEPOND_BENCH_MAX_UPLOADS_PER_OWNER": "2",
-        "FILEPOND_BENCH_PG_DATABASE": args.pg_database,
-    }
+    env = settings_env(FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER=2)
     databases = args.databases.split(",")
     if "postgresql" in databases and postgres_version() is None:
         databases.remove("postgresql")
     configuration({"workers": args.workers, "starts": args.starts, "runs": args.runs})
     wrong = 0
     for database in databases:
-        if database != "sqlite":
-            fresh_database(args.pg_database)
         with (
             tempfile.TemporaryDirectory(prefix="limit-race-") as work_dir,
             Server("app", work_dir, database, args.workers, env) as server,
@@ -845,10 +861,6 @@ def print_phase(name: str, figures: Figures, size: int | None) -> None:
     print(f"  {name:<10} {seconds:8.2f} s {speed:>13}   peak RSS {rss:+7.1f} MiB", flush=True)
 
 
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 #: The ``s3`` backend's bounded boto3 TransferConfig: 8 MiB parts, at most three in memory.
 S3_TRANSFER = {
     "multipart_threshold": 8 * MiB,
@@ -862,21 +874,21 @@ S3_TRANSFER = {
 def store(args: argparse.Namespace) -> int:
     """Upload, ``store_upload`` into a remote store (S3 on moto, SFTP on a throwaway sshd),
     and ``load`` back: each store's and load's time and worker peak RSS above idle."""
-    sys.path.insert(0, REPO_ROOT)
-    from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server: one line a request
 
     configuration({"backends": args.backends, "moto": version("moto")})
     with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files:
-        sizes = [MiB * n for n in (10, args.compare_mib, args.size_mib) if n]
+        sizes = list(dict.fromkeys(MiB * n for n in (10, args.compare_mib, args.size_mib) if n))
         paths = {size: os.path.join(files, f"{size}.bin") for size in sizes}
         digests = {size: write_random_file(path, size) for size, path in paths.items()}
         for backend in args.backends.split(","):
-            if backend == "sftp" and sftp_unavailable():
-                print(f"sftp: skipped ({sftp_unavailable()})")
+            if backend == "sftp" and remote_storage.sftp_unavailable():
+                print(f"sftp: skipped ({remote_storage.sftp_unavailable()})")
                 continue
-            remote = S3Server() if backend.startswith("s3") else SFTPServer()
+            kind = (
+                remote_storage.S3Server if backend.startswith("s3") else remote_storage.SFTPServer
+            )
+            remote = kind()
             try:
                 env = settings_env(
                     STORAGES={"remote": remote.storage_options()},
@@ -894,9 +906,7 @@ def store(args: argparse.Namespace) -> int:
                         with measured(figures, "store", [pid], idle):
                             stored_id = visitor.store(upload_id)
                         with measured(figures, "load", [pid], idle):
-                            loaded = visitor.sha256(f"/fp/load/?id={stored_id}", size)
-                        if loaded != digests[size]:
-                            raise CheckFailed(f"load from {backend}: the sha256 is not the file's")
+                            visitor.sha256(f"/fp/load/?id={stored_id}", size, digests[size])
                         if size != sizes[0]:
                             print(f" {size // MiB} MiB (idle RSS {idle[pid] / MiB:.1f} MiB)")
                             print_phase("store", figures, size)
@@ -907,31 +917,18 @@ def store(args: argparse.Namespace) -> int:
     return 0
 
 
-class RemoteFiles(http.server.ThreadingHTTPServer):
-    """The remote site of ``fetch``: the files of a directory, with Content-Length and a
-    Content-Disposition file name, in a thread of the benchmark process."""
+def remote_files(directory: str) -> http.server.ThreadingHTTPServer:
+    """The remote site of ``fetch``: the files of ``directory``, from a thread of the benchmark."""
 
-    daemon_threads = True
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
 
-    def __init__(self, directory: str) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = os.path.join(directory, os.path.basename(self.path))
-                self.send_response(200)
-                self.send_header("Content-Length", str(os.path.getsize(path)))
-                self.send_header("Content-Disposition", 'attachment; filename="big.bin"')
-                self.end_headers()
-                with open(path, "rb") as f, contextlib.suppress(OSError):
-                    shutil.copyfileobj(f, self.wfile, MiB)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self, name: str) -> str:
-        return "/fp/?fetch=" + urllib.parse.quote(f"http://127.0.0.1:{self.server_port}/{name}")
+    remote = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=directory)
+    )
+    threading.Thread(target=remote.serve_forever, daemon=True).start()
+    return remote
 
 
 def fetch(args: argparse.Namespace) -> int:
@@ -950,9 +947,13 @@ def fetch(args: argparse.Namespace) -> int:
             name: write_random_file(f"{files}/{name}", n)
             for name, n in (("big", size), ("1m", MiB))
         }
-        remote = RemoteFiles(files)
+        remote = remote_files(files)
+
+        def url(name: str) -> str:
+            return "/fp/?fetch=" + quote(f"http://127.0.0.1:{remote.server_port}/{name}")
+
         visitor, pid = Visitor(server.port), server.pids()[0]
-        visitor.call("GET", remote.url("1m"))  # warm-up
+        visitor.call("GET", url("1m"))  # warm-up
         idle = {pid: proc_status(pid, "VmRSS")}
         for name, method, phase_size in (
             ("big", "GET", size),
@@ -963,7 +964,7 @@ def fetch(args: argparse.Namespace) -> int:
             label = f"{method} {phase_size // MiB} MiB"
             with measured(figures, label, [pid], idle):
                 began = time.perf_counter()
-                response = visitor.send(method, remote.url(name))
+                response = visitor.send(method, url(name))
                 download = time.perf_counter() - began  # the app answers once it has the file
                 digest = hashlib.sha256()
                 while piece := response.read(MiB):
@@ -972,10 +973,8 @@ def fetch(args: argparse.Namespace) -> int:
                 raise CheckFailed(f"{label}: HTTP {response.status}")
             upload_id = checked_id(response.getheader("X-Content-Transfer-Id", "").encode(), label)
             if method == "HEAD":  # no body: the server's copy, through restore
-                found = visitor.sha256(f"/fp/restore/?id={upload_id}", phase_size)
-            else:
-                found = digest.hexdigest()
-            if found != digests[name]:
+                visitor.sha256(f"/fp/restore/?id={upload_id}", phase_size, digests[name])
+            elif digest.hexdigest() != digests[name]:
                 raise CheckFailed(f"{label}: the sha256 is not the remote file's")
             print_phase(label, figures, phase_size)
             if method == "GET":
@@ -1033,8 +1032,7 @@ def tus(args: argparse.Namespace) -> int:
                         outcome = {"seconds": time.perf_counter() - began}
                 # The upload alone: for tus from start() to onSuccess, measured in Node.
                 figures["mib_s"] = size / MiB / outcome["seconds"]
-                if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
-                    raise CheckFailed(f"{protocol}: the restored sha256 is not the file's")
+                visitor.sha256(f"/fp/restore/?id={upload_id}", size, expected)
                 visitor.call("DELETE", "/fp/revert/", upload_id.encode())
                 results[protocol].append(figures)
                 print(
@@ -1051,71 +1049,80 @@ def tus(args: argparse.Namespace) -> int:
     return 0
 
 
+class Moto(remote_storage.S3Server):
+    """moto's S3 server in a process of its own (so that its CPU time can be measured), with
+    the bucket ``bench``; large objects spill to files in ``directory``."""
+
+    def __init__(self, directory: str) -> None:
+        self.server, self.port = None, free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.bucket, self.access_key, self.secret_key = "bench", "bench", "bench"
+        self.region, self.run_prefix, self.location = "us-east-1", "", ""
+        with open(os.path.join(directory, "moto.log"), "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "TMPDIR": directory},
+            )
+        try:
+            remote_storage.wait_for_port(self.port, 30)
+            self.client().create_bucket(Bucket=self.bucket)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def __enter__(self) -> Moto:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+    def storage(self, location: str, port: int | None = None) -> Figures:
+        """A ``STORAGES`` entry for a folder of the bucket (through ``port``, a relay)."""
+        endpoint = f"http://127.0.0.1:{port or self.port}"
+        return self.storage_options(location=location, endpoint_url=endpoint)
+
+
 def direct(args: argparse.Namespace) -> int:
     """Direct uploads (parts PUT straight to S3, moto in a process of its own) against uploads
     through the app into an S3 or a local temporary area: seconds, and CPU seconds per GiB of
     the app's worker and of moto."""
     size, part = args.size_mib * MiB, args.part_mib * MiB
-    moto_port = free_port()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(300):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", moto_port)):
-                break
-            time.sleep(0.1)
-        bucket = http.client.HTTPConnection("127.0.0.1", moto_port)
-        bucket.request("PUT", "/bench")
-        bucket.getresponse().read()
-        options = {
-            "bucket_name": "bench",
-            "endpoint_url": f"http://127.0.0.1:{moto_port}",
-            "access_key": "bench",
-            "secret_key": "bench",
-            "region_name": "us-east-1",
-            "location": "filepond-bench-tmp",
-            "addressing_style": "path",
-        }
-        storages = {"bench-tmp": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
-        configuration(
-            {"size MiB": args.size_mib, "moto": version("moto"), "parallel": args.parallel}
-        )
-        with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files:
-            path = os.path.join(files, "source.bin")
-            expected = write_random_file(path, size)
-            for mode in ("direct", "app, S3 area", "app, local area"):
-                settings: Figures = {"STORAGES": storages, "FILEPOND_SERVER_DIRECT_PART_SIZE": part}
-                if mode != "app, local area":
-                    settings["FILEPOND_SERVER_TEMP_STORAGE"] = "bench-tmp"
-                    settings["SILENCED_SYSTEM_CHECKS"] = ["django_filepond_server.W005"]
-                with one_worker(settings_env(**settings)) as server:
-                    visitor, pid = Visitor(server.port), server.pids()[0]
+    configuration({"size MiB": args.size_mib, "moto": version("moto"), "parallel": args.parallel})
+    with tempfile.TemporaryDirectory(prefix="filepond-bench-") as files, Moto(files) as moto:
+        storages = {"bench-tmp": moto.storage("filepond-bench-tmp")}
+        path = os.path.join(files, "source.bin")
+        expected = write_random_file(path, size)
+        for mode in ("direct", "app, S3 area", "app, local area"):
+            settings: Figures = {"STORAGES": storages, "FILEPOND_SERVER_DIRECT_PART_SIZE": part}
+            if mode != "app, local area":
+                settings["FILEPOND_SERVER_TEMP_STORAGE"] = "bench-tmp"
+                settings["SILENCED_SYSTEM_CHECKS"] = ["django_filepond_server.W005"]
+            with one_worker(settings_env(**settings)) as server:
+                visitor, pid = Visitor(server.port), server.pids()[0]
 
-                    def send(length: int, mode: str = mode, visitor: Visitor = visitor) -> str:
-                        if mode == "direct":
-                            return direct_upload(visitor, path, length, args.parallel)
-                        return visitor.upload(path, length, int(args.chunk_mb * MB))
+                def send(length: int, mode: str = mode, visitor: Visitor = visitor) -> str:
+                    if mode == "direct":
+                        return direct_upload(visitor, path, length, args.parallel)
+                    return visitor.upload(path, length, int(args.chunk_mb * MB))
 
-                    visitor.call("DELETE", "/fp/revert/", send(part + MiB).encode())  # warm-up
-                    cpu = cpu_seconds(pid), cpu_seconds(moto.pid)
-                    began = time.perf_counter()
+                visitor.call("DELETE", "/fp/revert/", send(part + MiB).encode())  # warm-up
+                figures: Figures = {}
+                idle = {pid: proc_status(pid, "VmRSS")}
+                with measured(
+                    figures, "up", [pid], idle, {"app": [pid], "moto": [moto.process.pid]}
+                ):
                     upload_id = send(size)
-                    seconds = time.perf_counter() - began
-                    app_cpu, s3_cpu = cpu_seconds(pid) - cpu[0], cpu_seconds(moto.pid) - cpu[1]
-                    if visitor.sha256(f"/fp/restore/?id={upload_id}", size) != expected:
-                        raise CheckFailed(f"{mode}: the restored sha256 is not the file's")
-                    gib = size / 1024 / MiB
-                    print(
-                        f"  {mode:<16} {seconds:7.1f} s {size / MB / seconds:8.1f} MB/s   "
-                        f"CPU s/GiB: app worker {app_cpu / gib:6.2f}, moto {s3_cpu / gib:6.2f}",
-                        flush=True,
-                    )
-    finally:
-        moto.terminate()
-        moto.wait(30)
+                visitor.sha256(f"/fp/restore/?id={upload_id}", size, expected)
+                seconds, gib = figures["up_s"], size / 1024 / MiB
+                print(
+                    f"  {mode:<16} {seconds:7.1f} s {size / MB / seconds:8.1f} MB/s   CPU s/GiB: "
+                    f"app worker {figures['up_app_cpu'] / gib:6.2f}, "
+                    f"moto {figures['up_moto_cpu'] / gib:6.2f}",
+                    flush=True,
+                )
     print(f"load average after: {load_average()}")
     return 0
 
@@ -1142,7 +1149,7 @@ def direct_upload(visitor: Visitor, path: str, size: int, parallel: int) -> str:
         with open(path, "rb") as f:
             f.seek(offset)
             body = f.read(min(begun["partSize"], size - offset))
-        where = urllib.parse.urlsplit(urls[str(number)])
+        where = urlsplit(urls[str(number)])
         conn = http.client.HTTPConnection(where.hostname or "", where.port, timeout=900)
         conn.request("PUT", f"{where.path}?{where.query}", body=body)
         if conn.getresponse().status != 200:
@@ -1158,6 +1165,265 @@ def direct_upload(visitor: Visitor, path: str, size: int, parallel: int) -> str:
         Content_Type="application/json",
     )
     return checked_id(answer, "complete")
+
+
+# --- scaleout: the temporary area on S3, several app servers behind nginx ----------------------
+
+#: 8 MiB chunks let S3 copy the parts of a same-bucket store itself; 5,000,000 bytes do not.
+CHUNKS = {"8 MiB": 8 * MiB, "5 MB": 5 * MB}
+#: (set-up, chunks, where store puts the file): every run of a round, in this order.
+SCALEOUT_RUNS = [
+    ("local", "8 MiB", "bucket"),
+    ("local", "8 MiB", "disk"),
+    ("s3", "8 MiB", "bucket"),
+    ("s3", "8 MiB", "disk"),
+    ("s3", "5 MB", "bucket"),
+    ("s3 lb", "8 MiB", "bucket"),
+    ("s3 x3", "8 MiB", "bucket"),
+    ("s3 x3", "8 MiB", "disk"),
+    ("s3 x3", "5 MB", "bucket"),
+]
+#: Sent down every path before anything is measured: above two chunks of either size.
+WARM_UP_SIZE = 17 * MiB
+THROUGH_APP = re.compile(rb"; (\d+) bytes passed through the app")
+
+
+class SetUp:
+    """``count`` app servers of the multi-server tests (``tests/multiserver``) with one sync
+    worker each, behind nginx when ``balanced``."""
+
+    def __init__(self, name: str, root: str, config: Figures, count: int, balanced: bool) -> None:
+        slug = name.replace(" ", "")
+        self.servers = [
+            cluster.AppServer(f"{slug}{n}", Path(root, f"{slug}-{n}"), config, workers=1)
+            for n in range(count)
+        ]
+        self.balancer = None
+        if balanced:
+            nginx = Path(root, f"{slug}-nginx")
+            self.balancer = cluster.LoadBalancer(nginx, self.servers, max_body="16m")
+
+    def __enter__(self) -> SetUp:
+        cluster.start_all(self.servers)
+        if self.balancer is not None:
+            self.balancer.start()
+        self.port = (self.balancer or self.servers[0]).port
+        self.names = {s.worker_pids()[0]: s.name for s in self.servers}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.balancer is not None:
+            self.balancer.stop()
+        cluster.stop_all(self.servers)
+
+    def warm_up(self, moto: Moto, path: str, digest: str) -> None:
+        """Every path once on every worker, so that imports, the storage clients and their
+        connections are in place before the idle figure."""
+        for server in self.servers:
+            visitor = Visitor(server.port)
+            for chunk, to in ((8 * MiB, ""), (5 * MB, ""), (8 * MiB, "default")):
+                upload_id = visitor.upload(path, WARM_UP_SIZE, chunk)
+                visitor.sha256(f"/fp/?restore={upload_id}", WARM_UP_SIZE, digest)
+                self.remove(moto, store_to(visitor, upload_id, to), to)
+            visitor.close()
+        self.idle = {pid: proc_status(pid, "VmRSS") for pid in self.names}
+
+    def remove(self, moto: Moto, saved: str, to: str) -> None:
+        """Give the disk or memory back: the name ``save_upload`` answered, or the bucket's
+        stored files."""
+        if not to:
+            return moto.delete_all("store")
+        for server in self.servers:
+            stored = Path(server.config["media_root"], saved)
+            if stored.exists():
+                return stored.unlink()
+        raise CheckFailed(f"no server holds {saved!r}")
+
+    def through_app(self, since: dict[Path, int]) -> int | None:
+        """The bytes the app logged as passed through it since ``since`` (log sizes)."""
+        found = []
+        for log, offset in since.items():
+            with open(log, "rb") as f:
+                f.seek(offset)
+                found += [int(n) for n in THROUGH_APP.findall(f.read())]
+        return sum(found) if found else None
+
+
+def store_to(visitor: Visitor, upload_id: str, to: str) -> str:
+    """``store_upload`` into the bucket (answers the stored id), or with ``to`` ``save_upload``
+    into that ``STORAGES`` alias (answers the name saved)."""
+    url = f"/store/?to={to}" if to else "/store/"
+    return visitor.call("POST", url, upload_id.encode()).decode()
+
+
+def scaleout_run(setup: SetUp, moto: Moto, path: str, digest: str, chunk: int, to: str) -> Figures:
+    """Upload, restore and store once: each phase's seconds, peak RSS above idle and the CPU
+    seconds of the workers (``app``) and of moto, and the bytes the store passed through."""
+    figures: Figures = {}
+    size, pids = os.path.getsize(path), list(setup.names)
+    cpu = {"app": pids, "moto": [moto.process.pid]}
+    visitor = Visitor(setup.port)
+    with measured(figures, "upload", pids, setup.idle, cpu):
+        upload_id = visitor.upload(path, size, chunk)
+    with measured(figures, "restore", pids, setup.idle, cpu):
+        visitor.sha256(f"/fp/?restore={upload_id}", size, digest)
+    logs = {s.output: s.output.stat().st_size for s in setup.servers}
+    with measured(figures, "store", pids, setup.idle, cpu):
+        saved = store_to(visitor, upload_id, to)
+    figures["through"] = setup.through_app(logs)
+    visitor.close()
+    setup.remove(moto, saved, to)
+    return figures
+
+
+def scaleout_phase(figures: Figures, phase: str, size: int) -> str:
+    seconds = figures[f"{phase}_s"]
+    speed = f"{seconds:.2f} s" if phase == "store" else f"{size / MB / seconds:.0f} MB/s"
+    through = figures["through"] if phase == "store" else None
+    through_text = "" if through is None else f", {through:,} B through app"
+    return f"{phase} {speed} ({figures[f'{phase}_rss']:+.1f} MiB{through_text})"
+
+
+def scaleout_summary(results: dict[tuple[str, str, str], list[Figures]], size: int) -> None:
+    def median(runs: list[Figures], of: Callable[[Figures], float]) -> str:
+        return f"{statistics.median(map(of, runs)):.0f}"
+
+    rounds = len(next(iter(results.values())))
+    print(f"\nmedian [min–max] of {rounds} rounds; CPU % is CPU seconds per second of the phase")
+    print(
+        f"{'set-up':<7}{'chunks':<7}{'store to':<9}{'upload MB/s':>16}{'restore MB/s':>22}"
+        f"{'store s':>20}{'RSS +MiB':>10}{'CPU % upload':>14}{'moto % store':>14}"
+        f"{'through app, B':>16}\n{'':<91}{'app/moto':>14}"
+    )
+    for (name, chunk, to), runs in results.items():
+        rss = max(run[f"{phase}_rss"] for run in runs for phase in ("upload", "restore", "store"))
+        upload, restore = (
+            spread([size / MB / run[f"{phase}_s"] for run in runs], "{:.0f}")
+            for phase in ("upload", "restore")
+        )
+        cpu = "/".join(
+            median(runs, lambda f, key=key: 100 * f[f"upload_{key}_cpu"] / f["upload_s"])
+            for key in ("app", "moto")
+        )
+        moto = median(runs, lambda f: 100 * f["store_moto_cpu"] / f["store_s"])
+        through = ", ".join(
+            sorted({"-" if r["through"] is None else f"{r['through']:,}" for r in runs})
+        )
+        print(
+            f"{name:<7}{chunk:<7}{to:<9}{upload:>16}{restore:>22}"
+            f"{spread([run['store_s'] for run in runs], '{:.2f}'):>20}{rss:>+10.1f}{cpu:>14}"
+            f"{moto:>14}{through:>16}"
+        )
+
+
+def scaleout(args: argparse.Namespace) -> int:
+    """The temporary area on S3 against the local one, through one app server and through one
+    and three behind nginx; then the bytes on the wire during a same-bucket store."""
+    size = args.size_mib * MiB
+    pg_version = postgres_version()
+    if cluster.unavailable() or pg_version is None:
+        print(f"scaleout needs nginx and PostgreSQL: {cluster.unavailable() or 'no PostgreSQL'}")
+        return 2
+    fresh_database(args.pg_database)
+    configuration({"size MiB": args.size_mib, "PostgreSQL": pg_version, "moto": version("moto")})
+    database = {"ENGINE": "django.db.backends.postgresql", "NAME": args.pg_database}
+    database |= {key.upper(): value for key, value in PG.items()}
+    with (
+        tempfile.TemporaryDirectory(prefix="filepond-bench-") as root,
+        Moto(root) as moto,
+        contextlib.ExitStack() as running,
+    ):
+        base = {
+            "database": database,
+            "log_level": "DEBUG",  # the bytes that pass through the app
+            "max_upload_size": max(size, WARM_UP_SIZE) + MiB,
+            "storages": {"shared-store": moto.storage("store")},
+            "store": "shared-store",
+        }
+        s3 = {**base, "temp_storage": "shared-tmp"}
+        s3["storages"] = {**base["storages"], "shared-tmp": moto.storage("tmp")}
+        setups = {
+            "local": SetUp("local", root, base, 1, balanced=False),
+            "s3": SetUp("s3", root, s3, 1, balanced=False),
+            "s3 lb": SetUp("s3 lb", root, s3, 1, balanced=True),
+            "s3 x3": SetUp("s3 x3", root, s3, 3, balanced=True),
+        }
+        migrate = setups["local"].servers[0].manage("migrate", "--verbosity", "0")
+        if migrate.returncode:
+            raise RuntimeError(migrate.stderr)
+        small, path = os.path.join(root, "small.bin"), os.path.join(root, "source.bin")
+        small_digest = write_random_file(small, WARM_UP_SIZE)
+        for setup in setups.values():
+            running.enter_context(setup).warm_up(moto, small, small_digest)
+        digest = write_random_file(path, size)
+        idle = ", ".join(
+            f"{s.names[pid]} {rss / MiB:.0f}"
+            for s in setups.values()
+            for pid, rss in s.idle.items()
+        )
+        print(f"{size:,} bytes; idle RSS of the workers, MiB: {idle}", flush=True)
+        results: dict[tuple[str, str, str], list[Figures]] = {}
+        for number in range(1, args.rounds + 1):
+            for name, chunk, to in SCALEOUT_RUNS:
+                store = "default" if to == "disk" else ""
+                figures = scaleout_run(setups[name], moto, path, digest, CHUNKS[chunk], store)
+                results.setdefault((name, chunk, to), []).append(figures)
+                phases = "  ".join(
+                    scaleout_phase(figures, p, size) for p in ("upload", "restore", "store")
+                )
+                print(
+                    f"round {number} {name:<6} {chunk:<6} {to:<7}  {phases}"
+                    f"  load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+        print(f"load average after: {load_average()}")
+        scaleout_summary(results, size)
+        bytes_on_the_wire(root, moto, base, path)
+        if args.profile:
+            profile_moto(setups["s3"], moto, root, path)
+    return 0
+
+
+def bytes_on_the_wire(root: str, moto: Moto, base: Figures, path: str) -> None:
+    """One more server, whose S3 traffic goes through a counting relay: the bytes between the
+    app and S3 during a same-bucket store, measured on the wire rather than from the app's log."""
+    relay = cluster.FaultProxy(("127.0.0.1", moto.port))
+    relay.start()
+    place = {"tmp": moto.storage("tmp", relay.port), "st": moto.storage("store", relay.port)}
+    config = {**base, "storages": place, "temp_storage": "tmp", "store": "st"}
+    size = os.path.getsize(path)
+    print()
+    try:
+        with SetUp("relay", root, config, 1, balanced=False) as setup:
+            for chunk in CHUNKS.values():
+                visitor = Visitor(setup.port)
+                upload_id = visitor.upload(path, size, chunk)
+                sent, received = relay.sent, relay.received
+                store_to(visitor, upload_id, "")
+                visitor.close()
+                print(
+                    f"same-bucket store_upload after {chunk:,}-byte chunks: {relay.sent - sent:,} "
+                    f"bytes from the app to S3, {relay.received - received:,} back"
+                )
+                moto.delete_all("store")
+    finally:
+        relay.stop()
+
+
+def profile_moto(setup: SetUp, moto: Moto, root: str, path: str) -> None:
+    """Where moto's time goes during an upload and a same-bucket store (8 MiB chunks)."""
+    visitor = Visitor(setup.port)
+    for phase in ("upload", "store"):
+        with profiled(moto.process.pid, os.path.join(root, f"{phase}.json")) as found:
+            if phase == "upload":
+                upload_id = visitor.upload(path, os.path.getsize(path), 8 * MiB)
+            else:
+                store_to(visitor, upload_id, "")
+        print(f"\nmoto during the {phase}, share of py-spy's samples per innermost function:")
+        for frame, count in found["self"].most_common(8):
+            print(f"  {count / max(found['total'], 1):6.1%}  {frame}")
+    visitor.close()
+    moto.delete_all("store")
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -1212,8 +1478,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--part-mib", type=int, default=8)
     p.add_argument("--chunk-mb", type=float, default=5)
     p.set_defaults(run=direct)
-    for command in sub.choices.values():
-        command.add_argument("--pg-database", default="filepond_bench")
+    p = sub.add_parser("scaleout", help="the temporary area on S3, several servers behind nginx")
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="py-spy on moto")
+    p.set_defaults(run=scaleout)
+    for name in ("compare", "contention", "limit-race", "scaleout"):
+        sub.choices[name].add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)
     for name in ("targets", "databases"):
         known = {"targets": {"app", "incumbent", "floor", "limit"}}.get(
@@ -1226,6 +1497,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if "pg_database" in args:  # for Server, which drops and creates it, and bench_settings.py
+        os.environ["FILEPOND_BENCH_PG_DATABASE"] = args.pg_database
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return int(args.run(args))

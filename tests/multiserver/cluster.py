@@ -8,7 +8,7 @@ its temporary area and its logs, and its own access log, in which every line nam
 foreground, round-robin over the servers; a request with ``X-Route-To: <name>`` goes to that
 server only, so a test can say which server takes, say, a revert.
 
-``benchmarks/scaleout.py`` starts its servers with these classes too.
+``benchmarks/bench.py scaleout`` starts its servers with these classes too.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Django settings of one app server of the multi-server tests (and ``benchmarks/scaleout.py``).
+"""Django settings of one app server of the multi-server tests (and ``bench.py scaleout``).
 
 Everything that differs between servers and runs comes from the JSON object in the
 ``FILEPOND_MULTISERVER`` environment variable, which :class:`~tests.multiserver.cluster.AppServer`

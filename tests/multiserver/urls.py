@@ -1,10 +1,13 @@
 """URLs of every app server of the multi-server tests: the browser tests' page (FilePond from
-the demo's npm install) and form, the app at ``fp/``, and a view that stores one upload."""
+the demo's npm install) and form, the app at ``fp/``, a view that stores one upload, and
+``csrf/``, which gives ``benchmarks/bench.py scaleout``'s visitors their CSRF cookie and token
+as a page would."""
 
 from __future__ import annotations
 
 from django.core.files.storage import storages
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -38,10 +41,15 @@ def store(request: HttpRequest) -> HttpResponse:
     return HttpResponse(stored.upload_id, content_type="text/plain")
 
 
+def csrf(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(get_token(request), content_type="text/plain")
+
+
 urlpatterns = [
     path("", views.page, name="page"),
     path("submit/", views.submit, name="submit"),
     path("assets/<str:name>", views.asset, name="asset"),
     path("store/", store, name="store"),
+    path("csrf/", csrf, name="csrf"),
     path("fp/", include("django_filepond_server.urls")),
 ]
