@@ -364,7 +364,7 @@ def test_the_limit_statement_counts_exactly_what_the_owner_queries_count(shape, 
     )
     now = timezone.now()
     stale = now - timedelta(days=30)
-    rows = []
+    rows, ages = [], {}
     for user in (me, someone, None):
         for token in ("tok", "other", ""):
             for complete, rejected, when in [
@@ -374,21 +374,20 @@ def test_the_limit_statement_counts_exactly_what_the_owner_queries_count(shape, 
                 (False, "", stale),
                 (True, "refused", now),
             ]:
-                rows.append(
-                    TemporaryUpload(
-                        upload_id=f"{len(rows):022d}",
-                        file_name="f",
-                        owner=user,
-                        owner_token=token,
-                        complete=complete,
-                        rejected=rejected,
-                        upload_length=len(rows) + 1,
-                    )
+                row = TemporaryUpload(
+                    upload_id=f"{len(rows):022d}",
+                    file_name="f",
+                    owner=user,
+                    owner_token=token,
+                    complete=complete,
+                    rejected=rejected,
+                    upload_length=len(rows) + 1,
                 )
+                rows.append(row)
+                ages[row.pk] = when
     TemporaryUpload.objects.bulk_create(rows)
-    for row in rows:  # auto_now fields: set the ages afterwards
-        age = stale if int(row.upload_id) % 5 in (1, 3) else now
-        TemporaryUpload.objects.filter(pk=row.pk).update(created=age, updated=age)
+    for pk, when in ages.items():  # auto_now fields: set the ages afterwards
+        TemporaryUpload.objects.filter(pk=pk).update(created=when, updated=when)
     counted = TemporaryUpload.objects.filter(owner.uploads() & live_uploads())
     expected_count = counted.count()
     expected_bytes = sum(row.upload_length for row in counted)
