@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from django_filepond_server import ownership
 from django_filepond_server.models import TemporaryUpload
 from django_filepond_server.temporary import get_temporary_area
 from tests.test_concurrency import connect, patch_headers
@@ -167,8 +168,15 @@ def test_checks_whose_server_died_are_taken_over_by_a_retry(live_server, setting
     assert visitor.send("GET", f"/fp/?restore={transfer}")[:2] == (200, b"data")
 
 
-def test_simultaneous_starts_never_pass_the_owner_limit(live_server, settings):
-    """Eight chunk starts of one visitor at the same moment, with room for two."""
+@pytest.mark.parametrize("batched", [True, False], ids=["one-message", "statement-by-statement"])
+def test_simultaneous_starts_never_pass_the_owner_limit(
+    live_server, settings, monkeypatch, batched
+):
+    """Eight chunk starts of one visitor at the same moment, with room for two. On PostgreSQL
+    the locks and the insert go in one message with psycopg 3's client-side cursors, and one
+    by one in a transaction otherwise (psycopg 2, server-side binding): both must hold."""
+    if not batched:
+        monkeypatch.setattr(ownership, "_sends_statements_together", lambda cursor: False)
     settings.FILEPOND_SERVER_MAX_UPLOADS_PER_OWNER = 2
     visitor = Browser(live_server.url)
     visitor.upload(b"first")  # the session exists before the race
