@@ -24,9 +24,11 @@ def s3_server():
 
 @pytest.fixture(scope="session")
 def sftp_server():
-    """A real OpenSSH sshd on a spare loopback port."""
-    from tests.remote_storage import SFTPServer
+    """A real OpenSSH sshd on a spare loopback port; the tests that use it are skipped where
+    OpenSSH is not installed (see tests/run.sh)."""
+    from tests.remote_storage import SFTPServer, require_sftp
 
+    require_sftp()
     server = SFTPServer()
     yield server
     server.stop()

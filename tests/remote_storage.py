@@ -36,6 +36,18 @@ def sftp_unavailable() -> str | None:
     return None
 
 
+def require_sftp() -> None:
+    """Skip the calling test when the SFTP server cannot run here (fail it instead when
+    FILEPOND_REQUIRE_SFTP is set)."""
+    import pytest
+
+    reason = sftp_unavailable()
+    if reason is not None:
+        if os.environ.get("FILEPOND_REQUIRE_SFTP"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,7 +23,7 @@ from django_filepond_server.names import MAX_NAME_BYTES, safe_name
 from django_filepond_server.storage import open_stored
 from django_filepond_server.temporary import get_temporary_area
 from tests.helpers import body_of
-from tests.remote_storage import S3Server, SFTPServer, sftp_unavailable
+from tests.remote_storage import S3Server, SFTPServer, require_sftp
 
 pytestmark = [pytest.mark.django_db, pytest.mark.remote_storage]
 
@@ -48,22 +48,6 @@ def s3_server(s3_service):
     yield s3_service
     s3_service.delete_all()
     assert s3_service.keys() == []
-
-
-def require_sftp() -> None:
-    reason = sftp_unavailable()
-    if reason is not None:
-        if os.environ.get("FILEPOND_REQUIRE_SFTP"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def sftp_server():
-    require_sftp()
-    server = SFTPServer()
-    yield server
-    server.stop()
 
 
 def use_storage(settings, config: dict) -> None:

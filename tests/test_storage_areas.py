@@ -19,15 +19,6 @@ from tests.helpers import body_of
 pytestmark = [pytest.mark.django_db, pytest.mark.remote_storage]
 
 
-@pytest.fixture(scope="module")
-def sftp_server():
-    from tests.remote_storage import SFTPServer
-
-    server = SFTPServer()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sftp", "filesystem"])
 def area(request, settings, tmp_path):
     """FILEPOND_SERVER_TEMP_STORAGE on that storage; the local directory that holds its
