@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.support import TIMEOUT_MS, Pond, SampleFile
+from tests.browser.support import Pond, SampleFile, browser_context
 from tests.browser.views import FILEPOND_DIST
 from tests.browser.wire import wire
 
@@ -81,21 +81,27 @@ def headless_chromium(*, required: bool) -> Iterator[Any]:
 
 
 @pytest.fixture
-def site(settings: Any, transactional_db: None, live_server: Any) -> Iterator[str]:
-    """The live server on the test page's URLconf, with a clean record of requests."""
-    settings.ROOT_URLCONF = "tests.browser.urls"
+def site_urlconf() -> str:
+    """The URLconf of the test pages; a test module with pages of its own overrides it."""
+    return "tests.browser.urls"
+
+
+@pytest.fixture
+def site(
+    settings: Any, transactional_db: None, live_server: Any, site_urlconf: str
+) -> Iterator[str]:
+    """The live server on the test pages' URLconf, with a clean record of requests."""
+    settings.ROOT_URLCONF = site_urlconf
     wire.reset()
-    yield live_server.url
+    yield str(live_server.url)
     wire.reset()
 
 
 @pytest.fixture
 def context(browser: Any, site: str) -> Iterator[Any]:
     """A fresh browser profile (cookies, session) per test."""
-    ctx = browser.new_context(base_url=site, viewport={"width": 720, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
+    with browser_context(browser, site) as ctx:
+        yield ctx
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@ from the DOM, sample files, and checks of what the server holds."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +20,25 @@ from django_filepond_server.temporary import get_temporary_area
 
 #: Longest wait for the widget to reach a state; uploads here take well under a second.
 TIMEOUT_MS = 20_000
+
+
+@contextlib.contextmanager
+def browser_context(
+    browser: Any,
+    base_url: str,
+    *,
+    width: int = 720,
+    height: int = 900,
+    timeout_ms: int = TIMEOUT_MS,
+) -> Iterator[Any]:
+    """A fresh browser profile (cookies, session) on ``base_url``, closed on the way out."""
+    context = browser.new_context(base_url=base_url, viewport={"width": width, "height": height})
+    context.set_default_timeout(timeout_ms)
+    try:
+        yield context
+    finally:
+        context.close()
+
 
 MB = 1_000_000
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.browser.forms_support import FormPage
-from tests.browser.support import MB, TIMEOUT_MS, sha256
+from tests.browser.support import MB, browser_context, sha256
 
 pytestmark = pytest.mark.browser
 
@@ -88,9 +88,7 @@ def test_screenshot_of_the_demo_after_the_scenario_1_uploads(
     small = make_file("notes.txt", data=b"Minutes of the meeting.\n" * 800)
     chunked = make_file("site-survey.bin", 3_500_000)
     exact = make_file("exactly-2MB.bin", 2 * MB)
-    context = browser.new_context(base_url=demo, viewport={"width": 900, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
+    with browser_context(browser, demo, width=900) as context:
         page = FormPage(context.new_page()).goto("/", ponds=2)
         page.page.fill("input[name=title]", "Site survey")
         # One file first: the demo's page starts no session, so the first upload must make it
@@ -117,5 +115,3 @@ def test_screenshot_of_the_demo_after_the_scenario_1_uploads(
         for sample in (small, chunked, exact):
             assert sha256((stored / sample.name).read_bytes()) == sample.sha256
         page.page.screenshot(path=str(SCREENSHOT_DIR / "demo-document.png"), full_page=True)
-    finally:
-        context.close()

@@ -20,7 +20,7 @@ import pytest
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from tests.browser.direct_pages import AccessLog
 from tests.browser.forms_support import FormPage
-from tests.browser.support import TIMEOUT_MS, eventually, sha256
+from tests.browser.support import TIMEOUT_MS, browser_context, eventually, sha256
 from tests.browser.wire import wire
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,11 +49,8 @@ def documented_cors(origin: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def site(settings: Any, transactional_db: None, live_server: Any) -> Iterator[str]:
-    settings.ROOT_URLCONF = "tests.browser.direct_pages"
-    wire.reset()
-    yield str(live_server.url)
-    wire.reset()
+def site_urlconf() -> str:
+    return "tests.browser.direct_pages"
 
 
 @pytest.fixture
@@ -66,10 +63,8 @@ def access_log(site: str) -> Iterator[AccessLog]:
 
 @pytest.fixture
 def page(browser: Any, site: str, access_log: AccessLog) -> Iterator[FormPage]:
-    context = browser.new_context(base_url=site, viewport={"width": 720, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS * 3)
-    yield FormPage(context.new_page()).goto("/", ponds=1)
-    context.close()
+    with browser_context(browser, site, timeout_ms=TIMEOUT_MS * 3) as context:
+        yield FormPage(context.new_page()).goto("/", ponds=1)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_filepond_server.models import StoredUpload, TemporaryUpload, new_upload_id
 from django_filepond_server.storage import get_permanent_storage
 from tests.browser.forms_support import LIMBO, LOCAL, FormPage
-from tests.browser.support import TIMEOUT_MS, eventually, sha256, stored_bytes
+from tests.browser.support import browser_context, eventually, sha256, stored_bytes
 from tests.formsapp.models import Album, Photo
 from tests.helpers import tiny_png
 
@@ -30,9 +30,8 @@ PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
 
 
 @pytest.fixture
-def forms_site(settings: Any, transactional_db: None, live_server: Any) -> str:
-    settings.ROOT_URLCONF = "tests.formsapp.urls"
-    return str(live_server.url)
+def site_urlconf() -> str:
+    return "tests.formsapp.urls"
 
 
 @pytest.fixture
@@ -44,11 +43,9 @@ def memory() -> Any:
 
 
 @pytest.fixture
-def context(browser: Any, forms_site: str) -> Iterator[Any]:
-    ctx = browser.new_context(base_url=forms_site, viewport={"width": 1000, "height": 1100})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
+def context(browser: Any, site: str) -> Iterator[Any]:
+    with browser_context(browser, site, width=1000, height=1100) as ctx:
+        yield ctx
 
 
 @pytest.fixture
@@ -214,9 +211,9 @@ def test_the_edit_page_shows_stored_files_removes_one_adds_one_and_saves(
 
 
 def test_admin_add_and_change_pages_with_an_inline_row_added_in_the_browser(
-    page: FormPage, context: Any, forms_site: str, files: Any, memory: Any, settings: Any
+    page: FormPage, context: Any, site: str, files: Any, memory: Any, settings: Any
 ) -> None:
-    log_in(context, forms_site, settings, staff=True)
+    log_in(context, site, settings, staff=True)
     first = files("first.png", tiny_png(padding=5_000))
     second = files("second.png", tiny_png(padding=9_000))
     report = files("report.pdf", PDF)
@@ -269,10 +266,10 @@ def test_admin_add_and_change_pages_with_an_inline_row_added_in_the_browser(
 
 
 def test_the_form_works_with_an_httponly_csrf_cookie(
-    page: FormPage, context: Any, forms_site: str, files: Any, settings: Any
+    page: FormPage, context: Any, site: str, files: Any, settings: Any
 ) -> None:
     settings.CSRF_COOKIE_HTTPONLY = True
-    user = log_in(context, forms_site, settings)  # DRF checks CSRF for logged-in users
+    user = log_in(context, site, settings)  # DRF checks CSRF for logged-in users
     page.goto("/albums/new/", ponds=2)
     # The page's scripts cannot read the cookie: the token comes from the rendered options.
     assert "csrftoken" not in page.page.evaluate("() => document.cookie")

@@ -15,7 +15,7 @@ import pytest
 from django_filepond_server.models import StoredUpload, TemporaryUpload
 from tests.browser.forms_support import FormPage
 from tests.browser.support import (
-    TIMEOUT_MS,
+    browser_context,
     sha256,
     stored_bytes,
     temporary_bytes,
@@ -29,19 +29,14 @@ MB = 1_000_000
 
 
 @pytest.fixture
-def tus_site(settings: Any, transactional_db: None, live_server: Any) -> Iterator[str]:
-    settings.ROOT_URLCONF = "tests.browser.tus_pages"
-    wire.reset()
-    yield str(live_server.url)
-    wire.reset()
+def site_urlconf() -> str:
+    return "tests.browser.tus_pages"
 
 
 @pytest.fixture
-def context(browser: Any, tus_site: str) -> Iterator[Any]:
-    ctx = browser.new_context(base_url=tus_site, viewport={"width": 900, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
+def context(browser: Any, site: str) -> Iterator[Any]:
+    with browser_context(browser, site, width=900) as ctx:
+        yield ctx
 
 
 @pytest.fixture

@@ -243,10 +243,10 @@ def shared_settings(settings: Any, cluster: Cluster) -> Any:
 @pytest.fixture
 def context(browser: Any, cluster: Cluster) -> Iterator[Any]:
     """A fresh browser profile, on the site nginx serves."""
-    ctx = browser.new_context(base_url=cluster.url, viewport={"width": 720, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
+    from tests.browser.support import browser_context
+
+    with browser_context(browser, cluster.url, timeout_ms=TIMEOUT_MS) as ctx:
+        yield ctx
 
 
 @pytest.fixture
