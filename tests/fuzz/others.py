@@ -36,6 +36,16 @@ def revert(fuzzer: Fuzzer, visitor: Visitor) -> None:
         upload.gone = True
 
 
+def download(fuzzer: Fuzzer, url: str) -> Request:
+    """A GET (or now and then a HEAD) of ``url``, with a ``Range`` header or none."""
+    method = "GET" if fuzzer.rng.random() < 0.8 else "HEAD"
+    headers: list[tuple[str, HeaderValue]] = []
+    wanted = byte_range(fuzzer)
+    if wanted:
+        headers.append(("Range", wanted))
+    return Request(method, url, headers, content_length=None)
+
+
 def byte_range(fuzzer: Fuzzer) -> str | None:
     if fuzzer.rng.random() < 0.75:
         return None
@@ -53,12 +63,7 @@ def restore(fuzzer: Fuzzer, visitor: Visitor) -> None:
     url = rng.choice(
         [f"/fp/?restore={quoted}", f"/fp/restore/?id={quoted}", f"/fp/restore/{quoted}"]
     )
-    method = "GET" if rng.random() < 0.8 else "HEAD"
-    headers: list[tuple[str, HeaderValue]] = []
-    wanted = byte_range(fuzzer)
-    if wanted:
-        headers.append(("Range", wanted))
-    request = Request(method, url, headers, content_length=None)
+    request = download(fuzzer, url)
     response, _identity = fuzzer.send("restore", visitor, request, upload=upload)
     if upload is not None and (not upload.chunked or upload.received == upload.length):
         fuzzer.check_bytes("restore", upload.content, request, response)
@@ -72,12 +77,7 @@ def load(fuzzer: Fuzzer, visitor: Visitor) -> None:
         raw_id = fuzzer.target(visitor)[0]
     quoted = fuzzer.quoted(raw_id)
     url = rng.choice([f"/fp/?load={quoted}", f"/fp/load/?id={quoted}", f"/fp/load/{quoted}"])
-    method = "GET" if rng.random() < 0.8 else "HEAD"
-    headers: list[tuple[str, HeaderValue]] = []
-    wanted = byte_range(fuzzer)
-    if wanted:
-        headers.append(("Range", wanted))
-    request = Request(method, url, headers, content_length=None)
+    request = download(fuzzer, url)
     response, _identity = fuzzer.send("load", visitor, request)
     fuzzer.check_bytes("load", fuzzer.stored.get(raw_id), request, response)
 
