@@ -33,7 +33,7 @@ from django_filepond_server.ownership import owner_of
 from django_filepond_server.rules import UploadRules, detect_type, resolve_rules
 from django_filepond_server.storage import get_permanent_storage, open_stored
 from django_filepond_server.temporary import area_for
-from django_filepond_server.transfers import delete_bytes, is_expired
+from django_filepond_server.transfers import delete_bytes, is_expired, received
 
 __all__ = [
     "check_upload",
@@ -41,6 +41,7 @@ __all__ = [
     "get_stored_upload",
     "get_stored_upload_file_data",
     "get_temporary_upload",
+    "received_bytes",
     "save_upload",
     "store_submitted_uploads",
     "store_upload",
@@ -62,6 +63,17 @@ def get_temporary_upload(upload_id: str) -> TemporaryUpload:
     except TemporaryUpload.DoesNotExist:
         raise UploadNotFound(f"No temporary upload has the id {upload_id!r}.") from None
     return upload
+
+
+def received_bytes(upload: TemporaryUpload) -> int:
+    """How many bytes of the temporary upload ``upload`` have arrived, from the first on.
+
+    ``upload.received`` says the same for a finished upload, and during a transfer in a
+    temporary area on a storage. During a transfer in the local area the file is ahead of
+    the row by up to 30 seconds of chunks, and this reads the file (waiting for a chunk being
+    written to it, if any), as a resume ``HEAD`` does.
+    """
+    return received(upload)
 
 
 def get_stored_upload(upload_id: str) -> StoredUpload:

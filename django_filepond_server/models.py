@@ -57,8 +57,10 @@ class TemporaryUpload(models.Model):
     empty; ``node`` names the machine and directory) or in the storage of the ``STORAGES``
     alias ``area``, as the objects listed by :class:`UploadPart`. For a chunked transfer,
     ``upload_length`` is the size the client declared and ``received`` the contiguous bytes
-    written so far. When they are equal the upload's checks run (``checking_since`` says
-    since when) and ``complete`` is set once they pass.
+    written so far (in the local area, as of the last chunk that recorded itself: the file
+    is ahead by up to 30 seconds of chunks, see
+    :func:`~django_filepond_server.api.received_bytes`). When they are equal the upload's
+    checks run (``checking_since`` says since when) and ``complete`` is set once they pass.
     """
 
     upload_id = models.CharField(_("upload id"), max_length=22, primary_key=True)

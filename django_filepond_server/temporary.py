@@ -136,6 +136,25 @@ class LocalTemporaryArea(TemporaryArea):
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
+    def settled_size(self, upload_id: str) -> int | None:
+        """The size of the upload's file once no chunk is being written to it (waiting for
+        the one that is), or ``None`` if this area does not hold it."""
+        try:
+            f = open(self.local_path(upload_id), "rb")  # noqa: SIM115  # closed just below
+        except FileNotFoundError:
+            return None
+        with f:
+            if fcntl is None:  # pragma: no cover - Windows
+                with _process_locks_guard:
+                    lock = _process_locks.setdefault(upload_id, threading.Lock())
+                with lock:
+                    return os.fstat(f.fileno()).st_size
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            try:
+                return os.fstat(f.fileno()).st_size
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
     @staticmethod
     def write_at(f: BinaryIO, position: int, pieces: Iterable[bytes]) -> int:
         """Write ``pieces`` at ``position`` of the locked file ``f``, dropping anything after

@@ -4,7 +4,10 @@ The HTTP views parse requests and call these. No database lock is ever held whil
 body arrives or while an upload's checks (type sniffing, rules, validators) run:
 
 - A chunk for the local area is written in place while its writer holds the file's ``flock``
-  (only requests for the same upload wait for it); one conditional ``UPDATE`` then records it.
+  (only requests for the same upload wait for it). The file's size is how many bytes have
+  arrived: a chunk in the middle of a transfer touches no row, and the row's ``received`` and
+  ``updated`` are brought up to date by a conditional ``UPDATE`` at the first and last chunk
+  and at most every :func:`activity_interval` in between.
 - A chunk for a storage area becomes an object of its own first; the row is then locked only
   to record the part that extends the upload.
 - The request that completes an upload claims its checks (``checking_since``), runs them with
@@ -16,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Protocol
 
 from django.db import transaction
@@ -57,6 +61,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a retried last chunk waits for the checks another request is running.
 CHECK_WAIT = 10
+
+#: Longest a local-area transfer's row lags behind its file (see :func:`activity_interval`).
+ACTIVITY_INTERVAL = timedelta(seconds=30)
 
 #: Bytes read from a request body at a time: large enough that the WSGI server's per-read
 #: overhead does not dominate, small enough to be irrelevant to memory.
@@ -410,11 +417,18 @@ def _chunk_body(
 
 
 def _check_chunk(
-    upload: TemporaryUpload, offset: int, upload_length: int, count: int, exact: bool = False
+    upload: TemporaryUpload,
+    offset: int,
+    upload_length: int,
+    count: int,
+    exact: bool = False,
+    received: int | None = None,
 ) -> None:
     """Refuse a chunk that cannot fit, before any byte of it is read. ``exact`` refuses a
     chunk that does not start where the received bytes end (tus), instead of acknowledging
-    the bytes already received."""
+    the bytes already received. ``received`` is how many bytes have arrived (the row's count
+    if not given); ``-1`` leaves the chunk's start unchecked (a local area's row may lag
+    behind its file until the file is locked)."""
     raise_if_rejected(upload)
     if not upload.chunked:
         raise exceptions.UploadConflict(_("That upload was not started as a chunked transfer."))
@@ -428,21 +442,25 @@ def _check_chunk(
             _("The chunk runs past the declared Upload-Length of %(length)d bytes.")
             % {"length": upload_length}
         )
-    if offset > upload.received:
+    if received is None:
+        received = upload.received
+    if received < 0:
+        return
+    if offset > received:
         raise exceptions.UploadConflict(
             _(
                 "The chunk starts at byte %(offset)d but only %(received)d bytes have "
                 "arrived; resume from byte %(received)d."
             )
-            % {"offset": offset, "received": upload.received}
+            % {"offset": offset, "received": received}
         )
-    if exact and offset < upload.received:
+    if exact and offset < received:
         raise exceptions.UploadConflict(
             _(
                 "The chunk starts at byte %(offset)d but %(received)d bytes have already "
                 "arrived; resume from byte %(received)d."
             )
-            % {"offset": offset, "received": upload.received}
+            % {"offset": offset, "received": received}
         )
 
 
@@ -496,9 +514,10 @@ def receive_chunk(
     upload = _visible(upload_id, request)
     if upload_length is None:
         upload_length = upload.upload_length or 0
-    _check_chunk(upload, offset, upload_length, content_length, exact)
+    area = area_for(upload)
+    local = isinstance(area, LocalTemporaryArea)
+    _check_chunk(upload, offset, upload_length, content_length, exact, -1 if local else None)
     if not upload.complete and upload.checking_since is None:
-        area = area_for(upload)
         if isinstance(area, LocalTemporaryArea):
             claimed = _receive_in_place(
                 area, upload, offset, content_length, file_name, read, exact=exact, check=check
@@ -550,6 +569,13 @@ def _completes(upload: TemporaryUpload) -> bool:
     return True
 
 
+def activity_interval() -> timedelta:
+    """How long a local-area transfer's row may lag behind its file: a chunk that arrives
+    later than this after the row's ``updated`` records its progress there, so a transfer
+    in progress is never taken for abandoned (``TRANSFER_IDLE_TIMEOUT``)."""
+    return min(ACTIVITY_INTERVAL, conf.TRANSFER_IDLE_TIMEOUT / 10)
+
+
 def _receive_in_place(
     area: LocalTemporaryArea,
     upload: TemporaryUpload,
@@ -561,32 +587,55 @@ def _receive_in_place(
     check: BodyCheck | None = None,
 ) -> bool:
     """Append a chunk to the upload's file under its ``flock``; returns whether this request
-    claimed the upload's checks."""
+    claimed the upload's checks.
+
+    The file holds every byte that has arrived, in order, so its size is the received count.
+    A chunk in the middle of a named transfer (one that does not complete it, while the
+    row's activity is recent) is written without touching the row: ``upload`` was read just
+    before, and what could have changed since shows in the file itself. A revert, a cleanup
+    or a refusal unlinks it, and a chunk that completed the upload has filled it. Every other
+    chunk reads the row again under the lock and records itself with a conditional
+    ``UPDATE``.
+    """
+    end = offset + count
+    upload_length = upload.upload_length or 0
+    quick = (
+        end < upload_length
+        and bool(upload.file_name)
+        and timezone.now() - upload.updated < activity_interval()
+    )
     try:
         with area.locked(upload.upload_id) as f:
-            # Another chunk of this upload may have been recorded while this one waited, or
-            # the upload reverted.
-            try:
-                upload.refresh_from_db()
-            except TemporaryUpload.DoesNotExist:
-                raise exceptions.UnknownUpload() from None
-            if upload.complete or upload.checking_since is not None:
-                return False  # a retry of the last chunk: the caller reports the outcome
-            _check_chunk(upload, offset, upload.upload_length or 0, count, exact)
-            before, named = upload.received, upload.file_name
+            before = os.fstat(f.fileno()).st_size
+            if not quick or before >= upload_length:
+                # Another chunk of this upload may have been recorded while this one waited
+                # (and completed it), or the upload reverted or refused.
+                try:
+                    upload.refresh_from_db()
+                except TemporaryUpload.DoesNotExist:
+                    raise exceptions.UnknownUpload() from None
+                if upload.complete or upload.checking_since is not None:
+                    return False  # a retry of the last chunk: the caller reports the outcome
+                quick = False
+            recorded_before, named = upload.received, upload.file_name
+            upload.received = before
+            _check_chunk(upload, offset, upload_length, count, exact)
             rejection = _name_chunked(upload, file_name)
-            end = offset + count
             if rejection is None and end > before:
                 area.write_at(f, before, _chunk_body(read, end - before, before - offset, check))
                 upload.received = end
+            if quick:
+                if os.fstat(f.fileno()).st_nlink == 0:
+                    raise missing(upload)  # reverted or refused meanwhile: the file is gone
+                return False
             claimed = rejection is None and _completes(upload)
-            if upload.received == before and upload.file_name == named and not claimed:
+            if upload.received == recorded_before and upload.file_name == named and not claimed:
                 return False  # nothing new: acknowledged without a write
             upload.updated = timezone.now()
             # The guard keeps this from touching an upload that was removed, or whose checks
             # another request claimed, meanwhile.
             recorded = TemporaryUpload.objects.filter(
-                pk=upload.upload_id, received=before, checking_since=None, complete=False
+                pk=upload.upload_id, received=recorded_before, checking_since=None, complete=False
             ).update(**{name: getattr(upload, name) for name in _CHUNK_FIELDS})
             if not recorded:
                 raise exceptions.UnknownUpload()
@@ -666,7 +715,33 @@ def _copy_state(source: TemporaryUpload, target: TemporaryUpload) -> None:
 
 
 def get_offset(upload_id: str, request: Any) -> TemporaryUpload:
-    """The upload whose contiguous received bytes a resume HEAD reports."""
+    """The upload whose contiguous received bytes (``received``) a resume HEAD reports.
+
+    In a local area that is the size of the transfer's file (see :func:`received`); the
+    requests of one upload take turns on it anyway.
+    """
+    upload = _accepted(upload_id, request)
+    upload.received = received(upload)
+    return upload
+
+
+def received(upload: TemporaryUpload) -> int:
+    """How many bytes of ``upload`` have arrived, one after the other, from the first.
+
+    That is the row's ``received``, but for a transfer in progress in the local area, whose
+    row lags behind its file by up to :func:`activity_interval`: then the file's size, read
+    once the chunk being written to it, if any, has ended.
+    """
+    if not upload.complete and upload.checking_since is None:
+        area = area_for(upload)
+        if isinstance(area, LocalTemporaryArea):
+            size = area.settled_size(upload.upload_id)
+            if size is not None and size > upload.received:
+                return size
+    return int(upload.received)
+
+
+def _accepted(upload_id: str, request: Any) -> TemporaryUpload:
     upload = _visible(upload_id, request)
     raise_if_rejected(upload)
     return upload
@@ -674,7 +749,7 @@ def get_offset(upload_id: str, request: Any) -> TemporaryUpload:
 
 def get_restorable(upload_id: str, request: Any) -> TemporaryUpload:
     """The requester's finished, accepted temporary upload ``upload_id``."""
-    upload = get_offset(upload_id, request)
+    upload = _accepted(upload_id, request)
     if not upload.complete:
         if upload.checking_since is not None:
             raise exceptions.UploadBeingChecked()

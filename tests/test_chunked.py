@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from django_filepond_server import api, transfers
 from django_filepond_server.models import TemporaryUpload
 from django_filepond_server.temporary import LocalTemporaryArea, get_temporary_area
 from tests.helpers import NOT_FOUND_WITHOUT_SESSION
@@ -393,3 +399,105 @@ def test_a_chunk_whose_upload_changed_before_it_got_the_file_gets_why(
     response = patch(upload_id, b"0123456789", 0, 10, name="notes.txt")
     assert response.status_code == status
     assert response.content.decode() == message
+
+
+# --- the row of a transfer in the local area ---------------------------------------------------
+#
+# The file holds what has arrived; a chunk in the middle of a transfer writes no row, and
+# everything that reads the transfer's progress reads the file.
+
+
+def _writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+
+
+def test_a_middle_chunk_writes_no_row_and_head_reports_the_file(client, start_chunked, patch):
+    upload_id = start_chunked(len(DATA))
+    assert patch(upload_id, DATA[:CHUNK], 0, len(DATA), name="data.bin").status_code == 204
+    with CaptureQueriesContext(connection) as queries:
+        response = patch(upload_id, DATA[CHUNK : 2 * CHUNK], CHUNK, len(DATA), name="data.bin")
+    assert response.status_code == 204
+    assert response["Upload-Offset"] == str(2 * CHUNK)
+    assert _writes(queries) == []
+    upload = TemporaryUpload.objects.get(pk=upload_id)
+    assert upload.received == CHUNK  # the row lags behind the file...
+    assert api.received_bytes(upload) == 2 * CHUNK  # ...which every reader asks
+    assert client.head(f"/fp/?patch={upload_id}")["Upload-Offset"] == str(2 * CHUNK)
+    assert patch(upload_id, DATA[2 * CHUNK :], 2 * CHUNK, len(DATA)).status_code == 204
+    upload.refresh_from_db()
+    assert upload.complete and upload.received == len(DATA)
+    assert stored_bytes(upload_id) == DATA
+
+
+def test_a_transfer_records_its_activity_within_the_interval(start_chunked, patch, settings):
+    """A transfer that goes on is never taken for abandoned: a chunk arriving more than a
+    tenth of ``TRANSFER_IDLE_TIMEOUT`` (at most 30 s) after the row's last record writes it."""
+    settings.FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT = 100
+    assert transfers.activity_interval() == timedelta(seconds=10)
+    upload_id = start_chunked(len(DATA))
+    patch(upload_id, DATA[:CHUNK], 0, len(DATA))
+    rows = TemporaryUpload.objects.filter(pk=upload_id)
+
+    recent = timezone.now() - timedelta(seconds=8)
+    rows.update(updated=recent)
+    patch(upload_id, DATA[CHUNK : CHUNK + 10], CHUNK, len(DATA))
+    assert (rows.get().updated, rows.get().received) == (recent, CHUNK)
+
+    rows.update(updated=timezone.now() - timedelta(seconds=11))
+    before = timezone.now()
+    patch(upload_id, DATA[CHUNK + 10 : 2 * CHUNK], CHUNK + 10, len(DATA))
+    upload = rows.get()
+    assert upload.updated >= before and upload.received == 2 * CHUNK
+
+    settings.FILEPOND_SERVER_TRANSFER_IDLE_TIMEOUT = 24 * 60 * 60
+    assert transfers.activity_interval() == transfers.ACTIVITY_INTERVAL == timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "status", "message"),
+    [
+        ("refused", 415, "The file did not pass a check."),
+        ("reverted", 404, "No upload with that id was found."),
+    ],
+)
+def test_a_middle_chunk_whose_file_went_while_it_waited_gets_why(
+    start_chunked, patch, monkeypatch, meanwhile, status, message
+):
+    """The chunk had the file open and waited for its lock while another request refused or
+    reverted the upload and removed the file: it answers why, writes nothing anywhere and
+    leaves no file behind."""
+    upload_id = start_chunked(len(DATA))
+    patch(upload_id, DATA[:CHUNK], 0, len(DATA))
+    locked = LocalTemporaryArea.locked
+
+    @contextlib.contextmanager
+    def removed_while_waiting(area, locked_id):
+        with locked(area, locked_id) as f:
+            rows = TemporaryUpload.objects.filter(pk=locked_id)
+            if meanwhile == "refused":
+                rows.update(rejected=message, rejected_status=415)
+            else:
+                rows.delete()
+            area.delete(locked_id)
+            yield f
+
+    monkeypatch.setattr(LocalTemporaryArea, "locked", removed_while_waiting)
+    response = patch(upload_id, DATA[CHUNK : 2 * CHUNK], CHUNK, len(DATA))
+    assert (response.status_code, response.content.decode()) == (status, message)
+    assert not get_temporary_area().exists(upload_id)
+
+
+def test_the_bytes_a_killed_worker_left_count_as_received(client, start_chunked, patch):
+    """A worker killed halfway through a chunk leaves part of it in the file: those bytes are
+    the client's, at their place, so a resume goes on from after them."""
+    upload_id = start_chunked(len(DATA))
+    patch(upload_id, DATA[:CHUNK], 0, len(DATA))
+    with open(get_temporary_area().local_path(upload_id), "ab") as f:
+        f.write(DATA[CHUNK : CHUNK + 100])
+    assert client.head(f"/fp/?patch={upload_id}")["Upload-Offset"] == str(CHUNK + 100)
+    # FilePond sends the whole chunk again: only its tail is written.
+    response = patch(upload_id, DATA[CHUNK : 2 * CHUNK], CHUNK, len(DATA))
+    assert response["Upload-Offset"] == str(2 * CHUNK)
+    assert patch(upload_id, DATA[2 * CHUNK :], 2 * CHUNK, len(DATA)).status_code == 204
+    assert stored_bytes(upload_id) == DATA
+    assert TemporaryUpload.objects.get(pk=upload_id).complete

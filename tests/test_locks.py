@@ -24,22 +24,36 @@ TRICKLE_SECONDS = 20
 
 
 class Trickle(threading.Thread):
-    """A client that sends one chunk a byte at a time, ``TRICKLE_SECONDS`` long."""
+    """A client that sends one chunk a byte at a time, ``seconds`` long: the whole upload, or
+    the bytes from ``offset`` on of an upload of ``length``."""
 
-    def __init__(self, live_server, visitor: Browser, upload_id: str, body: bytes) -> None:
+    def __init__(
+        self,
+        live_server,
+        visitor: Browser,
+        upload_id: str,
+        body: bytes,
+        offset: int = 0,
+        length: int | None = None,
+        seconds: float = TRICKLE_SECONDS,
+    ) -> None:
         super().__init__()
         self.connection = connect(live_server)
         self.connection.putrequest("PATCH", f"/fp/?patch={upload_id}")
         cookie = "; ".join(f"{c.name}={c.value}" for c in _cookie_jar(visitor))
-        for name, value in patch_headers(0, len(body), len(body), cookie).items():
+        headers = patch_headers(offset, length or len(body), len(body), cookie)
+        for name, value in headers.items():
             self.connection.putheader(name, value)
         self.connection.endheaders()
-        self.body = body
+        self.body, self.seconds = body, seconds
+        self.sent = threading.Event()  # the last byte is on its way
         self.status: int | None = None
 
     def run(self) -> None:
-        pause = TRICKLE_SECONDS / len(self.body)
-        for byte in self.body:
+        pause = self.seconds / len(self.body)
+        for number, byte in enumerate(self.body, 1):
+            if number == len(self.body):
+                self.sent.set()
             self.connection.send(bytes([byte]))
             time.sleep(pause)
         self.status = self.connection.getresponse().status
@@ -77,6 +91,25 @@ def test_a_trickling_chunk_holds_up_no_other_visitor(live_server):
     with get_temporary_area().open(transfer) as f:
         assert f.read() == body
     assert TemporaryUpload.objects.get(pk=transfer).complete
+
+
+def test_a_resume_head_during_a_chunk_reports_where_that_chunk_ends(live_server):
+    """The file of a transfer in the local area is ahead of its row: a resume HEAD that
+    comes while a chunk arrives waits for that chunk, so it never reports less than the
+    server has acknowledged (a tus client would then be refused the bytes it sends)."""
+    visitor = Browser(live_server.url)
+    transfer = visitor.start(100)
+    assert visitor.patch(transfer, b"a" * 10, 0, 100)[0] == 204
+    assert visitor.patch(transfer, b"b" * 10, 10, 100)[0] == 204  # written, no row update
+    trickle = Trickle(live_server, visitor, transfer, b"c" * 20, offset=20, length=100, seconds=3)
+    trickle.start()
+    time.sleep(1)  # the chunk is now being received, for 2 s more
+    status, _, headers = visitor.send("HEAD", f"/fp/?patch={transfer}")
+    assert trickle.sent.is_set(), "the HEAD did not wait for the chunk"
+    assert (status, headers["Upload-Offset"]) == (200, "40")
+    trickle.join(10)
+    assert trickle.status == 204
+    assert TemporaryUpload.objects.get(pk=transfer).received == 10  # the row lags
 
 
 def test_a_slow_validator_holds_up_no_other_visitor(live_server, settings):

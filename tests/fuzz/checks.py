@@ -97,15 +97,18 @@ class RoundTrip:
 
 
 def _expected(upload: TemporaryUpload, known: dict[str, bytes], data: bytes) -> str | None:
+    """Whether ``data``, the bytes held for ``upload``, begin the file its client sent."""
     want = known.get(upload.upload_id)
-    if want is not None and data != want[: upload.received]:
+    if want is not None and data != want[: len(data)]:
         return f"upload {upload.upload_id}: its bytes are not the ones sent"
     return None
 
 
 def local_area_problems(directory: str, known: dict[str, bytes]) -> list[str]:
-    """Every row of the local area has a file of ``received`` bytes (the sent ones where the
-    client knows them), but refused rows, whose bytes are gone; no file lacks a row."""
+    """Every row of the local area has a file of the sent bytes (where the client knows
+    them), but refused rows, whose bytes are gone; no file lacks a row. The file's size is
+    what arrived: the row's ``received`` may lag behind it during a transfer, never ahead,
+    and is exact once the upload is complete."""
     problems = []
     files = set(os.listdir(directory)) if os.path.isdir(directory) else set()
     for upload in TemporaryUpload.objects.filter(area=""):
@@ -119,7 +122,9 @@ def local_area_problems(directory: str, known: dict[str, bytes]) -> list[str]:
         else:
             with open(os.path.join(directory, name), "rb") as f:
                 data = f.read()
-            if len(data) != upload.received:
+            if not upload.received <= len(data) <= (upload.upload_length or len(data)) or (
+                upload.complete and len(data) != upload.received
+            ):
                 problems.append(
                     f"upload {upload.upload_id}: {len(data)} bytes for {upload.received} received"
                 )
