@@ -76,6 +76,10 @@ class Visitor:
     #: The CSRF value the session's owner token derives from; None until the server gives
     #: the session one (on its first upload).
     session_token: str | None = None
+    #: Whether that session is logged in as the user: only the one a login answered with is.
+    #: A visitor that did not keep the login's answer (a garbled request) gets an anonymous
+    #: session from its first upload instead.
+    authenticated: bool = False
     uploads: list[Upload] = field(default_factory=list)
 
     @property
@@ -119,7 +123,7 @@ class Visitor:
         first among DRF's authenticators, so broken Basic credentials do not matter then."""
         if self.kind == "basic":
             return identity == "normal"
-        return self.kind == "login" and bool(self.session) and identity in WITH_SESSION
+        return self.kind == "login" and self.authenticated and identity in WITH_SESSION
 
     def refused(self, identity: str, method: str) -> bool:
         """Whether DRF refuses a request with ``identity``: broken Basic credentials, unless
@@ -167,6 +171,7 @@ class Visitor:
                     self.session_token = self.session_token or sent.csrf  # got its token
                 elif identity == "normal":
                     self.session = value
+                    self.authenticated = login
                     if not login:  # a new session, made with a token from the CSRF cookie
                         self.session_token = sent.csrf
             elif name == "csrftoken" and value and identity == "normal":
