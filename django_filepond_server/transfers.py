@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Protocol
 
 from django.db import transaction
+from django.http import UnreadablePostError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import APIException
@@ -663,7 +664,7 @@ def _receive_as_part(
     if offset + count > upload.received:  # else already recorded: not even read
         try:
             part = area.save_chunk(upload.upload_id, offset, _chunk_body(read, count, 0, check))
-        except APIException:
+        except (APIException, UnreadablePostError):  # bad input, or the client went away
             raise
         except Exception as exc:
             logger.warning(

@@ -26,6 +26,7 @@ from django_filepond_server.ownership import Owner
 from django_filepond_server.storage import list_files
 from django_filepond_server.temporary import StorageTemporaryArea
 from tests.helpers import body_of, tiny_png
+from tests.test_endpoint import BrokenInput
 
 pytestmark = [pytest.mark.django_db, pytest.mark.remote_storage]
 
@@ -202,6 +203,29 @@ def test_a_chunk_cut_short_becomes_no_object(start_chunked, client, s3_area):
             file_name="a.bin",
             read=lambda size: next(body),
         )
+    assert object_names(s3_area) == []
+    assert TemporaryUpload.objects.get(pk=upload_id).received == 0
+
+
+def test_a_chunk_whose_connection_breaks_is_a_400_not_a_storage_failure(
+    start_chunked, client, s3_area, caplog
+):
+    """The client went away while its chunk was being saved: the storage is fine, so the
+    answer says the body ended early (as in the local area), and no warning blames the
+    storage."""
+    upload_id = start_chunked(100)
+    body = b"x" * 50
+    response = client.generic(
+        "PATCH",
+        f"/fp/?patch={upload_id}",
+        body,
+        content_type="application/offset+octet-stream",
+        headers={"Upload-Offset": "0", "Upload-Length": "100", "Upload-Name": "a.bin"},
+        **{"wsgi.input": BrokenInput(body)},
+    )
+    assert response.status_code == 400
+    assert response.content.decode() == "The request body ended early; send it again."
+    assert "temporary storage" not in caplog.text
     assert object_names(s3_area) == []
     assert TemporaryUpload.objects.get(pk=upload_id).received == 0
 
