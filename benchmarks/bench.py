@@ -460,16 +460,21 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def describe(checkout: str) -> str:
+    """The commit a checkout is at (``-dirty`` if changed), or ``unknown``."""
+    done = subprocess.run(
+        ["git", "-C", checkout, "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
 def configuration(extra: Figures) -> Figures:
     cpu = platform.processor()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    commit = subprocess.run(
-        ["git", "-C", REPO_ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True
-    ).stdout.strip()
     config = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit or "unknown",
+        "commit": describe(REPO_ROOT),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "load average": load_average(),
@@ -554,9 +559,11 @@ def compare_one(
     phases, each timed and with its workers' peak RSS above idle."""
     figures: Figures = {"target": target, "database": database}
     python = files["incumbent_python"] if target == "incumbent" else sys.executable
+    # "source": this app as another checkout (--source) has it, beside this one's.
+    served, source = ("app", args.source) if target == "source" else (target, REPO_ROOT)
     with (
         tempfile.TemporaryDirectory(prefix=f"{target}-", dir=files["dir"]) as work_dir,
-        Server(target, work_dir, database, args.workers, python=python) as server,
+        Server(served, work_dir, database, args.workers, python=python, source=source) as server,
     ):
         try:
             size, chunk, expected = files["size"], files["chunk"], files["sha256"]
@@ -639,7 +646,7 @@ def compare_report(args: argparse.Namespace, runs: list[Figures], config: Figure
         memory_rows.append(label + memory)
     for database in args.databases:
         app = medians.get(("app", database))
-        others = [("incumbent", ("incumbent", database)), ("floor", ("floor", database))]
+        others = [(other, (other, database)) for other in ("incumbent", "floor", "source")]
         for other, key in [*others, ("limit", ("limit", "none"))]:
             if app and key in medians:
                 ratios = [
@@ -694,6 +701,11 @@ def compare(args: argparse.Namespace) -> int:
     if "incumbent" in targets:
         files["incumbent_python"] = incumbent_python()
         extra[INCUMBENT] = INCUMBENT_VERSION
+    if "source" in targets:
+        if not args.source:
+            raise SystemExit("the source target serves the checkout --source names")
+        args.source = os.path.abspath(args.source)
+        extra["source"] = f"{args.source} at {describe(args.source)}"
     os.makedirs(args.results, exist_ok=True)
     if args.profile:
         py_spy()  # installed before anything is measured
@@ -1463,6 +1475,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
     p.add_argument("--results", default=os.path.join(BENCH_DIR, "results"))
     p.add_argument("--profile", action="store_true", help="py-spy on the app's small uploads")
+    p.add_argument("--source", help="another checkout of this repository: target source")
     p.set_defaults(run=compare)
     p = sub.add_parser("contention", help="another visitor's upload beside slow requests")
     p.add_argument("--source", help="another checkout of this repository to serve")
@@ -1506,7 +1519,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         sub.choices[name].add_argument("--pg-database", default="filepond_bench")
     args = parser.parse_args(argv)
     for name in ("targets", "databases"):
-        known = {"targets": {"app", "incumbent", "floor", "limit"}}.get(
+        known = {"targets": {"app", "incumbent", "floor", "limit", "source"}}.get(
             name, {"sqlite", "sqlite-wal", "postgresql", "postgresql-persistent"}
         )
         if hasattr(args, name) and not set(getattr(args, name).split(",")) <= known:
