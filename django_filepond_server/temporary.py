@@ -123,18 +123,8 @@ class LocalTemporaryArea(TemporaryArea):
     def locked(self, upload_id: str) -> Iterator[BinaryIO]:
         """The upload's file, open for writing and exclusively ``flock``-ed until the block
         ends. ``FileNotFoundError`` if this area does not hold it."""
-        with open(self.local_path(upload_id), "r+b") as f:
-            if fcntl is None:  # pragma: no cover - Windows
-                with _process_locks_guard:
-                    lock = _process_locks.setdefault(upload_id, threading.Lock())
-                with lock:
-                    yield f
-                return
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield f
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        with open(self.local_path(upload_id), "r+b") as f, _flocked(f, upload_id):
+            yield f
 
     def settled_size(self, upload_id: str) -> int | None:
         """The size of the upload's file once no chunk is being written to it (waiting for
@@ -143,17 +133,8 @@ class LocalTemporaryArea(TemporaryArea):
             f = open(self.local_path(upload_id), "rb")  # noqa: SIM115  # closed just below
         except FileNotFoundError:
             return None
-        with f:
-            if fcntl is None:  # pragma: no cover - Windows
-                with _process_locks_guard:
-                    lock = _process_locks.setdefault(upload_id, threading.Lock())
-                with lock:
-                    return os.fstat(f.fileno()).st_size
-            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
-            try:
-                return os.fstat(f.fileno()).st_size
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        with f, _flocked(f, upload_id, shared=True):
+            return os.fstat(f.fileno()).st_size
 
     @staticmethod
     def write_at(f: BinaryIO, position: int, pieces: Iterable[bytes]) -> int:
@@ -186,6 +167,23 @@ class LocalTemporaryArea(TemporaryArea):
 
     def size(self, upload_id: str) -> int:
         return os.path.getsize(self.local_path(upload_id))
+
+
+@contextlib.contextmanager
+def _flocked(f: IO[bytes], upload_id: str, shared: bool = False) -> Iterator[None]:
+    """Hold the ``flock`` of upload ``upload_id``'s open file ``f`` for the block: exclusive
+    for a writer, ``shared`` for a reader of its size."""
+    if fcntl is None:  # pragma: no cover - Windows: one lock per upload in this process
+        with _process_locks_guard:
+            lock = _process_locks.setdefault(upload_id, threading.Lock())
+        with lock:
+            yield
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
