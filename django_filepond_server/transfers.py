@@ -423,13 +423,12 @@ def _check_chunk(
     upload_length: int,
     count: int,
     exact: bool = False,
-    received: int | None = None,
+    check_start: bool = True,
 ) -> None:
     """Refuse a chunk that cannot fit, before any byte of it is read. ``exact`` refuses a
     chunk that does not start where the received bytes end (tus), instead of acknowledging
-    the bytes already received. ``received`` is how many bytes have arrived (the row's count
-    if not given); ``-1`` leaves the chunk's start unchecked (a local area's row may lag
-    behind its file until the file is locked)."""
+    the bytes already received. ``check_start=False`` leaves the chunk's start unchecked
+    (a local area's row may lag behind its file until the file is locked)."""
     raise_if_rejected(upload)
     if not upload.chunked:
         raise exceptions.UploadConflict(_("That upload was not started as a chunked transfer."))
@@ -443,25 +442,23 @@ def _check_chunk(
             _("The chunk runs past the declared Upload-Length of %(length)d bytes.")
             % {"length": upload_length}
         )
-    if received is None:
-        received = upload.received
-    if received < 0:
+    if not check_start:
         return
-    if offset > received:
+    if offset > upload.received:
         raise exceptions.UploadConflict(
             _(
                 "The chunk starts at byte %(offset)d but only %(received)d bytes have "
                 "arrived; resume from byte %(received)d."
             )
-            % {"offset": offset, "received": received}
+            % {"offset": offset, "received": upload.received}
         )
-    if exact and offset < received:
+    if exact and offset < upload.received:
         raise exceptions.UploadConflict(
             _(
                 "The chunk starts at byte %(offset)d but %(received)d bytes have already "
                 "arrived; resume from byte %(received)d."
             )
-            % {"offset": offset, "received": received}
+            % {"offset": offset, "received": upload.received}
         )
 
 
@@ -517,7 +514,7 @@ def receive_chunk(
         upload_length = upload.upload_length or 0
     area = area_for(upload)
     local = isinstance(area, LocalTemporaryArea)
-    _check_chunk(upload, offset, upload_length, content_length, exact, -1 if local else None)
+    _check_chunk(upload, offset, upload_length, content_length, exact, check_start=not local)
     if not upload.complete and upload.checking_since is None:
         if isinstance(area, LocalTemporaryArea):
             claimed = _receive_in_place(
