@@ -542,6 +542,15 @@ def profiled(pid: int, path: str) -> Iterator[Figures]:
 
 # --- compare ---------------------------------------------------------------------------------
 
+#: The set-ups ``--databases`` picks from (bench_settings.py says what each one is).
+DATABASE_SET_UPS = (
+    "sqlite",
+    "sqlite-wal",
+    "sqlite-wal-persistent",
+    "postgresql",
+    "postgresql-persistent",
+)
+
 #: (key, column heading, figure of a run); speeds from the phases' seconds.
 SPEEDS: list[tuple[str, str, Callable[[Figures, argparse.Namespace], float]]] = [
     ("small", "small uploads/s", lambda f, a: a.small / f["small_s"]),
@@ -1520,7 +1529,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     for name in ("targets", "databases"):
         known = {"targets": {"app", "incumbent", "floor", "limit", "source"}}.get(
-            name, {"sqlite", "sqlite-wal", "postgresql", "postgresql-persistent"}
+            name, set(DATABASE_SET_UPS)
         )
         if hasattr(args, name) and not set(getattr(args, name).split(",")) <= known:
             parser.error(f"--{name} takes names among {', '.join(sorted(known))}")
