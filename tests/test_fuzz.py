@@ -101,6 +101,13 @@ def fuzz(
     finally:
         fuzz_server.stop()
         files.stop()
+        if connection.vendor == "sqlite":
+            # The server put the test database in WAL mode, which the file keeps: the tests
+            # after this one get the rollback journal they were written for, set from a new
+            # connection (one opened before may not have seen the change yet).
+            connection.close()
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA journal_mode=DELETE")
     # gunicorn's workers, waited for by its master, waited for here (the round trip too).
     server_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - server_cpu
     after = server.snapshot(watched)
@@ -148,7 +155,8 @@ def problems_left_behind(
     allowed += [fuzz_server.django_log_path, fuzz_server.log_path, fuzz_server.access_path]
     allowed.append(os.devnull)
     if connection.vendor == "sqlite":
-        allowed += [connection.settings_dict["NAME"] + suffix for suffix in ("", "-journal")]
+        suffixes = ("", "-journal", "-wal", "-shm")  # the server runs it in WAL mode
+        allowed += [connection.settings_dict["NAME"] + suffix for suffix in suffixes]
     writes = audit.written_paths(os.path.join(run_dir, "audit"))
     return problems + checks.write_problems(fuzz_server, writes, allowed)
 
