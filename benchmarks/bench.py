@@ -110,11 +110,18 @@ def reset_peak(pid: int) -> None:
         _warned_peak = True
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` (``utime + stime`` of ``/proc/<pid>/stat``)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of ``pid`` (``utime`` and ``stime`` of
+    ``/proc/<pid>/stat``)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid``."""
+    return sum(cpu_times(pid))
 
 
 def settings_env(**settings: Any) -> dict[str, str]:
@@ -382,19 +389,23 @@ def measured(
     idle: dict[int, int],
     cpu: dict[str, list[int]] | None = None,
 ) -> Iterator[None]:
-    """Time the body as ``<name>_s``, and the largest rise of a worker's peak RSS (``VmHWM``,
-    reset first) above its idle RSS as ``<name>_rss`` in MiB; for each ``cpu`` key, the CPU
-    seconds of its processes as ``<name>_<key>_cpu``. Dirty pages are written out first
-    (untimed), so that no phase pays for an earlier one's writeback."""
+    """Time the body as ``<name>_s``; the largest rise of a worker's peak RSS (``VmHWM``,
+    reset first) above its idle RSS as ``<name>_rss`` in MiB; the workers' user and system
+    CPU seconds as ``<name>_user`` and ``<name>_sys``; for each ``cpu`` key, the CPU seconds
+    of its processes as ``<name>_<key>_cpu``. Dirty pages are written out first (untimed),
+    so that no phase pays for an earlier one's writeback."""
     os.sync()
     for pid in pids:
         reset_peak(pid)
     cpu = cpu or {}
     before = {key: sum(map(cpu_seconds, group)) for key, group in cpu.items()}
+    workers = {pid: cpu_times(pid) for pid in pids}
     began = time.perf_counter()
     yield
     figures[f"{name}_s"] = time.perf_counter() - began
     figures[f"{name}_rss"] = max(proc_status(p, "VmHWM") - idle[p] for p in pids) / MiB
+    for index, kind in enumerate(("user", "sys")):
+        figures[f"{name}_{kind}"] = sum(cpu_times(p)[index] - workers[p][index] for p in pids)
     for key, group in cpu.items():
         figures[f"{name}_{key}_cpu"] = sum(map(cpu_seconds, group)) - before[key]
 
@@ -639,7 +650,10 @@ def compare_report(args: argparse.Namespace, runs: list[Figures], config: Figure
     for run in runs:
         if "failure" not in run:
             groups.setdefault((run["target"], run["database"]), []).append(run)
-    speed_rows, memory_rows, medians = [], [], {}
+    speed_rows, memory_rows, cpu_rows, medians = [], [], [], {}
+    # Requests per phase, to give the workers' CPU per request: the chunked phase's start
+    # POST and resume HEAD are counted in with its PATCHes.
+    per = {"small": args.small, "chunked": args.chunked_mib * MiB // int(args.chunk_mb * MB) + 1}
     for (target, database), good in groups.items():
         label = [target, database if target != "limit" else "—", str(len(good))]
         values = {
@@ -653,6 +667,16 @@ def compare_report(args: argparse.Namespace, runs: list[Figures], config: Figure
             for key, _, _ in SPEEDS
         ]
         memory_rows.append(label + memory)
+        cpu_rows.append(
+            label
+            + [
+                spread([1000 * run[f"{phase}_{kind}"] / count for run in good], "{:.2f}")
+                if all(f"{phase}_{kind}" in run for run in good)
+                else "—"
+                for phase, count in per.items()
+                for kind in ("user", "sys")
+            ]
+        )
     for database in args.databases:
         app = medians.get(("app", database))
         others = [(other, (other, database)) for other in ("incumbent", "floor", "source")]
@@ -674,6 +698,11 @@ def compare_report(args: argparse.Namespace, runs: list[Figures], config: Figure
         + markdown_table(heads + [h for _, h, _ in SPEEDS], speed_rows)
         + "\nWorker RSS, MiB: idle after the warm-up, and the peak above it in each phase.\n\n"
         + markdown_table(heads + ["idle"] + [h.split()[0] for _, h, _ in SPEEDS], memory_rows)
+        + "\nWorkers' CPU, ms per request (user and system time): per small upload, and per"
+        " PATCH of the chunked upload.\n\n"
+        + markdown_table(
+            heads + ["small user", "small system", "chunk user", "chunk system"], cpu_rows
+        )
     )
     failures = [run for run in runs if "failure" in run]
     if failures:
