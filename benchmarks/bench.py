@@ -493,6 +493,12 @@ def configuration(extra: Figures) -> Figures:
         "work directory": tempfile.gettempdir(),
         "python": platform.python_version(),
         **{name: version(name) for name in ("Django", "djangorestframework", "gunicorn")},
+        # The servers inherit the environment: glibc's malloc settings change the figures.
+        **{
+            name: value
+            for name, value in sorted(os.environ.items())
+            if name.startswith("MALLOC_") or name == "GLIBC_TUNABLES"
+        },
         **extra,
     }
     print("\n".join(f"{key}: {value}" for key, value in config.items()), flush=True)
