@@ -101,17 +101,13 @@ def fuzz(
     finally:
         fuzz_server.stop()
         files.stop()
-        if connection.vendor == "sqlite":
-            # The server put the test database in WAL mode, which the file keeps: the tests
-            # after this one get the rollback journal they were written for, set from a new
-            # connection (one opened before may not have seen the change yet).
-            connection.close()
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA journal_mode=DELETE")
+        journal = reset_journal()
     # gunicorn's workers, waited for by its master, waited for here (the round trip too).
     server_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - server_cpu
     after = server.snapshot(watched)
     problems += [f"the server changed {path}" for path in server.changed(before, after)]
+    if journal not in (None, "wal"):
+        problems.append(f"the server ran SQLite in {journal} mode, not the recommended WAL")
     on_s3 = bool(remote_storages)
     problems += problems_left_behind(fuzz_server, fuzzers, remote_storages or {})
     with capsys.disabled():
@@ -121,6 +117,21 @@ def fuzz(
         f"{len(problems)} problems with seed {seed} "
         f"(replay with FILEPOND_FUZZ_SEED={seed}; server files in {run_dir}):\n" + summary(problems)
     )
+
+
+def reset_journal() -> str | None:
+    """On SQLite, the journal mode the server left the test database in (the file keeps it:
+    WAL, as ``tests/fuzz/settings.py`` configures it), after which the database gets back
+    the rollback journal the later tests were written for. A new connection reads it: one
+    opened before may not have seen the change yet."""
+    if connection.vendor != "sqlite":
+        return None
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        mode = str(cursor.fetchone()[0])
+        cursor.execute("PRAGMA journal_mode=DELETE")
+    return mode
 
 
 def problems_left_behind(
