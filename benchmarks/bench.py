@@ -295,8 +295,7 @@ class Visitor:
         bytes sent so far (the incumbent forgets a transfer once it has all its bytes)."""
         upload_id = self.start(size)
         patch = f"/fp/patch/{upload_id}"
-        # FilePond sends size // chunk + 1 chunks: an exact multiple ends with an empty one.
-        offsets = range(0, size // chunk * chunk + 1, chunk)
+        offsets = chunk_offsets(size, chunk)
         with open(path, "rb") as f:
             for offset in offsets:
                 if offset == offsets[-1] and offset:
@@ -330,6 +329,12 @@ class Visitor:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def chunk_offsets(size: int, chunk: int) -> range:
+    """Where FilePond's PATCHes of a ``size``-byte file start: ``size // chunk + 1`` chunks,
+    so an exact multiple of ``chunk`` ends with an empty one."""
+    return range(0, size // chunk * chunk + 1, chunk)
 
 
 def checked_id(body: bytes, what: str) -> str:
@@ -659,7 +664,8 @@ def compare_report(args: argparse.Namespace, runs: list[Figures], config: Figure
     speed_rows, memory_rows, cpu_rows, medians = [], [], [], {}
     # Requests per phase, to give the workers' CPU per request: the chunked phase's start
     # POST and resume HEAD are counted in with its PATCHes.
-    per = {"small": args.small, "chunked": args.chunked_mib * MiB // int(args.chunk_mb * MB) + 1}
+    patches = chunk_offsets(args.chunked_mib * MiB, int(args.chunk_mb * MB))
+    per = {"small": args.small, "chunked": len(patches)}
     for (target, database), good in groups.items():
         label = [target, database if target != "limit" else "—", str(len(good))]
         values = {
