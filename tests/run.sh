@@ -11,7 +11,8 @@
 # Tests that need another system part are skipped without it, with the reason, unless the
 # variable beside it is set (CI sets them all, so there they fail instead):
 #   the browser tests: Chromium (apt-get install chromium)      FILEPOND_REQUIRE_BROWSER=1
-#   the SFTP tests: OpenSSH's sshd (apt-get install openssh-server)  FILEPOND_REQUIRE_SFTP=1
+#   the SFTP tests: OpenSSH's sshd and ssh-keygen (apt-get install openssh-server, which
+#     brings openssh-client)                                  FILEPOND_REQUIRE_SFTP=1
 #   the multi-server and file offload tests: nginx (apt-get install nginx)
 #                                                             FILEPOND_REQUIRE_NGINX=1
 # FILEPOND_TEST_DB=postgresql runs the suite on PostgreSQL (127.0.0.1:5432, user postgres,
